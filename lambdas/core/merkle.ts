@@ -1,0 +1,225 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * RFC 6962 / RFC 9162 Merkle tree hashing, the compact range ("frontier") that lets an append run without
+ * the tree's history, and inclusion proofs (RFC 9162 §2.1.3).
+ *
+ * Tree sizes and indices are plain numbers: they stay exact up to 2^53, so arithmetic uses division, never
+ * 32-bit bit operators.
+ */
+export type Hash = Uint8Array;
+
+const LEAF_PREFIX = Uint8Array.of(0x00);
+const NODE_PREFIX = Uint8Array.of(0x01);
+
+const sha256 = (...parts: Uint8Array[]): Hash => {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part);
+  return new Uint8Array(hash.digest());
+};
+
+/** MTH of the empty tree: SHA-256 of the empty string (RFC 6962 §2.1). */
+export const EMPTY_ROOT: Hash = sha256();
+
+/** Leaf hash = SHA-256(0x00 || leaf). */
+export const leafHash = (leaf: Uint8Array): Hash => sha256(LEAF_PREFIX, leaf);
+
+/** Interior node hash = SHA-256(0x01 || left || right). */
+export const nodeHash = (left: Hash, right: Hash): Hash => sha256(NODE_PREFIX, left, right);
+
+export const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
+export const fromHex = (hex: string): Hash => new Uint8Array(Buffer.from(hex, 'hex'));
+export const toBase64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
+export const equalHashes = (a: Uint8Array, b: Uint8Array) =>
+  a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
+
+/** Sizes of the perfect subtrees that make up a tree of `size` leaves, left to right (binary decomposition). */
+export function frontierSizes(size: number): number[] {
+  const sizes: number[] = [];
+  let rest = size;
+  for (let bit = 2 ** Math.floor(Math.log2(Math.max(size, 1))); bit >= 1; bit /= 2) {
+    if (rest >= bit) {
+      sizes.push(bit);
+      rest -= bit;
+    }
+  }
+  return sizes;
+}
+
+/** Number of perfect subtrees in the frontier of a tree of `size` leaves (popcount). */
+export const frontierLength = (size: number) => frontierSizes(size).length;
+
+/**
+ * A compact range over [0, size): the roots of its perfect subtrees, left to right. Appending a leaf merges
+ * equal-sized subtrees like a binary counter carries, so an append costs O(log n) and needs no history.
+ */
+export class CompactRange {
+  private constructor(
+    private currentSize: number,
+    private readonly hashes: Hash[],
+  ) {}
+
+  static empty(): CompactRange {
+    return new CompactRange(0, []);
+  }
+
+  /** Rebuilds a range from stored hashes; rejects a frontier whose shape does not fit the size. */
+  static from(size: number, hashes: readonly Hash[]): CompactRange {
+    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`tree size ${size} is not a whole number`);
+    if (hashes.length !== frontierLength(size)) {
+      throw new RangeError(`a tree of ${size} leaves has ${frontierLength(size)} frontier hashes, got ${hashes.length}`);
+    }
+    return new CompactRange(size, [...hashes]);
+  }
+
+  get size(): number {
+    return this.currentSize;
+  }
+
+  get frontier(): readonly Hash[] {
+    return this.hashes;
+  }
+
+  append(leaf: Hash): void {
+    this.hashes.push(leaf);
+    // Each trailing one bit of the old size is a pair of equal subtrees to merge.
+    for (let carry = this.currentSize; carry % 2 === 1; carry = (carry - 1) / 2) {
+      const right = this.hashes.pop()!;
+      const left = this.hashes.pop()!;
+      this.hashes.push(nodeHash(left, right));
+    }
+    this.currentSize += 1;
+  }
+
+  /** MTH over the whole range: fold the frontier from the right (RFC 6962 §2.1). */
+  root(): Hash {
+    if (this.hashes.length === 0) return EMPTY_ROOT;
+    let root = this.hashes[this.hashes.length - 1]!;
+    for (let i = this.hashes.length - 2; i >= 0; i--) root = nodeHash(this.hashes[i]!, root);
+    return root;
+  }
+
+  clone(): CompactRange {
+    return new CompactRange(this.currentSize, [...this.hashes]);
+  }
+}
+
+/** Largest power of two strictly less than n (n > 1), the split point of RFC 6962 §2.1. */
+export function splitPoint(n: number): number {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+
+/**
+ * Subtree hashes of a tree whose prefix [0, start) is known only by its frontier and whose leaves
+ * [start, end) are known. That is all an appender has, and it is enough for every inclusion proof of the
+ * new leaves: each sibling left of `start` on their paths is a whole frontier subtree.
+ */
+export class PartialTree {
+  private readonly known = new Map<string, Hash>();
+
+  constructor(
+    readonly start: number,
+    previousFrontier: readonly Hash[],
+    private readonly leaves: readonly Hash[],
+  ) {
+    let offset = 0;
+    const sizes = frontierSizes(start);
+    if (sizes.length !== previousFrontier.length) {
+      throw new RangeError(`frontier of ${start} leaves needs ${sizes.length} hashes, got ${previousFrontier.length}`);
+    }
+    sizes.forEach((size, i) => {
+      this.known.set(`${offset}:${offset + size}`, previousFrontier[i]!);
+      offset += size;
+    });
+  }
+
+  get end(): number {
+    return this.start + this.leaves.length;
+  }
+
+  /** MTH of leaves [from, to). */
+  hash(from: number, to: number): Hash {
+    const key = `${from}:${to}`;
+    const cached = this.known.get(key);
+    if (cached) return cached;
+    let result: Hash;
+    if (to - from === 1 && from >= this.start) {
+      result = this.leaves[from - this.start]!;
+    } else if (to - from <= 1) {
+      throw new RangeError(`subtree [${from}, ${to}) is not recoverable from the frontier`);
+    } else {
+      const k = splitPoint(to - from);
+      result = nodeHash(this.hash(from, from + k), this.hash(from + k, to));
+    }
+    this.known.set(key, result);
+    return result;
+  }
+
+  root(): Hash {
+    return this.end === 0 ? EMPTY_ROOT : this.hash(0, this.end);
+  }
+
+  /** RFC 9162 §2.1.3.1 PATH(m, D[0:end]) for a leaf appended in this batch. */
+  inclusionProof(index: number): Hash[] {
+    if (index < this.start || index >= this.end) {
+      throw new RangeError(`leaf ${index} is not in [${this.start}, ${this.end})`);
+    }
+    return inclusionPath(index, 0, this.end, (from, to) => this.hash(from, to));
+  }
+}
+
+/** PATH(m, D[from:to]) of RFC 9162 §2.1.3.1, given a subtree hash function. */
+export function inclusionPath(index: number, from: number, to: number, hash: (from: number, to: number) => Hash): Hash[] {
+  const path: Hash[] = [];
+  // Walk down from the root, collecting siblings; the RFC lists them leaf-first, so reverse at the end.
+  let lo = from;
+  let hi = to;
+  while (hi - lo > 1) {
+    const k = splitPoint(hi - lo);
+    if (index < lo + k) {
+      path.push(hash(lo + k, hi));
+      hi = lo + k;
+    } else {
+      path.push(hash(lo, lo + k));
+      lo += k;
+    }
+  }
+  return path.reverse();
+}
+
+/** Inclusion proof for leaf `index` in the tree over all of `leaves` (used by tests and exports). */
+export function inclusionProofFromLeaves(leaves: readonly Hash[], index: number, size = leaves.length): Hash[] {
+  if (index < 0 || index >= size || size > leaves.length) throw new RangeError(`leaf ${index} not in tree of ${size}`);
+  return new PartialTree(0, [], leaves.slice(0, size)).inclusionProof(index);
+}
+
+/** Root computed from a leaf and its audit path (RFC 9162 §2.1.3.2); undefined if the path cannot fit. */
+export function rootFromInclusionProof(leaf: Hash, index: number, size: number, proof: readonly Hash[]): Hash | undefined {
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return undefined;
+  let fn = index;
+  let sn = size - 1;
+  let r = leaf;
+  for (const p of proof) {
+    if (sn === 0) return undefined;
+    if (fn % 2 === 1 || fn === sn) {
+      r = nodeHash(p, r);
+      while (fn % 2 === 0 && fn !== 0) {
+        fn /= 2;
+        sn = Math.floor(sn / 2);
+      }
+    } else {
+      r = nodeHash(r, p);
+    }
+    fn = Math.floor(fn / 2);
+    sn = Math.floor(sn / 2);
+  }
+  return sn === 0 ? r : undefined;
+}
+
+/** True if `proof` shows `leaf` at `index` in the tree of `size` leaves with root `root`. */
+export function verifyInclusion(leaf: Hash, index: number, size: number, proof: readonly Hash[], root: Hash): boolean {
+  const computed = rootFromInclusionProof(leaf, index, size, proof);
+  return computed !== undefined && equalHashes(computed, root);
+}
