@@ -89,3 +89,26 @@ export interface LedgerStore {
   listKeys(): Promise<PublicKeyInfo[]>;
   queryEvents(query: EventQuery): Promise<EventPage>;
 }
+
+/** Port: the Object Lock archive (S3 in AWS, an S3-compatible server locally, a directory for exports). */
+export interface ArchiveStore {
+  /** Writes an object with a SHA-256 checksum (Object Lock requires an integrity checksum on every put). */
+  put(key: string, body: Uint8Array, contentType: string): Promise<void>;
+  /** Undefined if the object does not exist. */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** Keys under a prefix in lexicographic order. */
+  list(prefix: string): AsyncIterable<string>;
+}
+
+/** An entry for the event bus: EventBridge in AWS, in-process rule matching in the sandbox. */
+export interface BusEntry {
+  readonly source: string;
+  readonly detailType: string;
+  readonly detail: unknown;
+  readonly time?: Date;
+}
+
+/** Port: the event bus the alert rules listen on. */
+export interface EventBus {
+  publish(entries: readonly BusEntry[]): Promise<void>;
+}
