@@ -3,6 +3,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { DynamoLedgerStore } from '#adapters/dynamo-ledger-store.ts';
 import { ENV } from '#core/env-names.ts';
+import { openApiDocument } from '#core/openapi.ts';
 import { createReadHandler } from '../http/read.ts';
 import { requireEnv, tenantsFromEnv } from './env.ts';
 
@@ -12,6 +13,7 @@ const handleRequest = createReadHandler({
   store: new DynamoLedgerStore(new DynamoDBClient({}), requireEnv(ENV.ledgerTable)),
   tenants: tenantsFromEnv(),
   deploymentOrigin: requireEnv(ENV.deploymentOrigin),
+  openApi: openApiDocument,
 });
 
 /** All GET routes of the API (API Gateway REST, AWS_IAM). */
