@@ -3,6 +3,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context, DynamoDBBatc
 import { DynamoLedgerStore } from '#adapters/dynamo-ledger-store.ts';
 import { LocalSigner } from '#adapters/local-signer.ts';
 import { createIngest } from '#core/ingest.ts';
+import { openApiDocument } from '#core/openapi.ts';
 import type { TenantsConfig } from '#core/tenancy.ts';
 import { createIngestHandler } from '../lambdas/http/ingest.ts';
 import { createReadHandler } from '../lambdas/http/read.ts';
@@ -44,7 +45,12 @@ export async function createLocalApp(options: LocalAppOptions): Promise<LocalApp
     tenants: options.tenants,
     ingest: createIngest({ store, signer, deploymentOrigin: options.deploymentOrigin }),
   });
-  const read = createReadHandler({ store, tenants: options.tenants, deploymentOrigin: options.deploymentOrigin });
+  const read = createReadHandler({
+    store,
+    tenants: options.tenants,
+    deploymentOrigin: options.deploymentOrigin,
+    openApi: openApiDocument,
+  });
   return {
     api: { ingest: (event) => ingest(event), read: (event) => read(event) },
     streamConsumers: [],
