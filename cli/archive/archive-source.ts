@@ -1,0 +1,94 @@
+import type { ArchivedEvent } from '#core/archive-layout.ts';
+import { parseCheckpointBody } from '#core/checkpoint.ts';
+import type { AppendJson, AppendWithLeavesJson } from '#core/wire.ts';
+import type { LogSummary } from '../client.ts';
+import type { TrailSource } from '../verify-trail.ts';
+import type { ArchiveContents } from './read-archive.ts';
+
+/**
+ * The archive as a trail source for `verifyTrail`: each log's appends (checkpoints/) joined with their leaves
+ * (events/), the archive's latest checkpoint of each log as its head (the high-water mark a truncated log
+ * fails against), and every archived record as a listed event that must sit on a verified leaf.
+ */
+export function archiveTrailSource(contents: ArchiveContents): TrailSource {
+  return {
+    publicKeys: async () => contents.keys,
+    logs: async () => logHeads(contents),
+    appends: (origin, from) => appendsWithLeaves(contents, origin, from),
+    async *events() {
+      for (const log of contents.events.values()) yield [...log.values()].map((line) => line.record);
+    },
+    async locate(eventId) {
+      const line = findLine(contents, eventId);
+      return line
+        ? { eventId, origin: line.origin, leafIndex: line.leafIndex }
+        : { unavailable: 'not in the archive' };
+    },
+  };
+}
+
+/** Each log's highest archived checkpoint; a log with events but no appends has head size 0. */
+export function logHeads(contents: ArchiveContents): LogSummary[] {
+  const origins = new Set([...contents.appends.keys(), ...contents.events.keys()]);
+  return [...origins].sort().map((origin) => {
+    const appends = [...(contents.appends.get(origin)?.values() ?? [])];
+    const head = appends.reduce<AppendJson | undefined>(
+      (best, append) => (!best || append.size > best.size ? append : best),
+      undefined,
+    );
+    return { origin, size: head ? checkpointSize(head) : 0, checkpoint: head?.checkpoint ?? null };
+  });
+}
+
+/** The size the checkpoint itself states (the append's `size` field is not what was signed). */
+function checkpointSize(append: AppendJson): number {
+  try {
+    return parseCheckpointBody(append.checkpoint.body).size;
+  } catch {
+    return append.size;
+  }
+}
+
+/**
+ * Appends in order from `from`, each with the leaves archived for it. An append is served even with leaves
+ * missing (the verifier names the first missing leaf), except at the tail: once no later append has any
+ * archived leaf, the log's records end there and the verifier reports the truncation against the head.
+ */
+async function* appendsWithLeaves(
+  contents: ArchiveContents,
+  origin: string,
+  from: number,
+): AsyncIterable<AppendWithLeavesJson> {
+  const appends = [...(contents.appends.get(origin)?.values() ?? [])]
+    .filter((a) => a.start >= from)
+    .sort((a, b) => a.start - b.start);
+  const events = contents.events.get(origin) ?? new Map<number, ArchivedEvent>();
+  const lastWithLeaves = appends.findLastIndex((append) => leavesOf(append, events).length > 0);
+  for (const append of appends.slice(0, lastWithLeaves + 1))
+    yield { ...append, leaves: leavesOf(append, events) };
+}
+
+function leavesOf(
+  append: AppendJson,
+  events: ReadonlyMap<number, ArchivedEvent>,
+): AppendWithLeavesJson['leaves'] {
+  const leaves: AppendWithLeavesJson['leaves'] = [];
+  for (let leafIndex = append.start; leafIndex < append.size; leafIndex++) {
+    const line = events.get(leafIndex);
+    if (line)
+      leaves.push({
+        leafIndex,
+        eventId: String(line.record.id),
+        leafHash: line.leafHash,
+        record: line.record,
+      });
+  }
+  return leaves;
+}
+
+function findLine(contents: ArchiveContents, eventId: string): ArchivedEvent | undefined {
+  for (const log of contents.events.values()) {
+    for (const line of log.values()) if (line.record.id === eventId) return line;
+  }
+  return undefined;
+}

@@ -1,0 +1,86 @@
+import type { ArchiveStore } from '#core/ports.ts';
+import type { VerifyFailure } from '#core/verify-log.ts';
+import { type TrailReport, verifyTrail } from '../verify-trail.ts';
+import { archiveTrailSource } from './archive-source.ts';
+import { type ArchiveContents, ArchiveReadError, readArchive } from './read-archive.ts';
+
+export interface ArchiveVerification extends TrailReport {
+  /** Objects read (keys, checkpoints and events objects). */
+  readonly objects: number;
+}
+
+export interface VerifyArchiveOptions {
+  /** Only the logs of this tenant. */
+  readonly tenant?: string;
+  readonly onProgress?: (progress: {
+    readonly phase: 'objects' | 'logs' | 'events';
+    readonly done: number;
+    readonly total: number;
+  }) => void;
+  readonly now?: () => number;
+}
+
+/**
+ * Verifies a trail from its archive alone: keys/, checkpoints/ and events/. Every log is replayed append by
+ * append (leaf hashes, roots, signatures, each checkpoint extending the one before), must reach the archive's
+ * latest checkpoint of that log, and every archived record must sit on a verified leaf.
+ */
+export async function verifyArchive(
+  store: ArchiveStore,
+  options: VerifyArchiveOptions = {},
+): Promise<ArchiveVerification> {
+  const now = options.now ?? Date.now;
+  const started = now();
+  let contents: ArchiveContents;
+  try {
+    contents = await readArchive(store, {
+      ...(options.tenant ? { tenant: options.tenant } : {}),
+      onObject: (done) => options.onProgress?.({ phase: 'objects', done, total: done }),
+    });
+  } catch (error) {
+    if (!(error instanceof ArchiveReadError)) throw error;
+    return failedBeforeVerifying(error.failure, now() - started);
+  }
+  if (options.tenant) keepTenant(contents, options.tenant);
+  const report = await verifyTrail(archiveTrailSource(contents), {
+    onProgress: (progress) => options.onProgress?.(progress),
+    now,
+  });
+  const failure = report.failure && nameLostEvent(report.failure, contents);
+  return {
+    ...report,
+    ...(failure ? { failure } : {}),
+    objects: contents.objects,
+    elapsedMs: now() - started,
+  };
+}
+
+function keepTenant(contents: ArchiveContents, tenant: string): void {
+  for (const [origin, appends] of contents.appends) {
+    if (![...appends.values()].every((append) => append.tenant === tenant)) contents.appends.delete(origin);
+  }
+}
+
+/** A truncation names the first lost leaf; the archived append that covered it knows its event. */
+function nameLostEvent(failure: VerifyFailure, contents: ArchiveContents): VerifyFailure {
+  if (failure.check !== 'truncated' || failure.eventId !== undefined || failure.leafIndex === undefined)
+    return failure;
+  const leaf = failure.leafIndex;
+  const append = [...(contents.appends.get(failure.origin)?.values() ?? [])].find(
+    (a) => a.start <= leaf && leaf < a.size,
+  );
+  const eventId = append?.eventIds[leaf - append.start];
+  return eventId ? { ...failure, eventId, appendStart: append.start } : failure;
+}
+
+function failedBeforeVerifying(failure: VerifyFailure, elapsedMs: number): ArchiveVerification {
+  return {
+    ok: false,
+    failure,
+    logs: [],
+    totals: { logs: 0, leaves: 0, appends: 0, signatures: 0 },
+    eventsListed: 0,
+    elapsedMs,
+    objects: 0,
+  };
+}
