@@ -18,6 +18,7 @@ import {
   type AppendRecord,
   type EventPage,
   type EventQuery,
+  indexFieldsOf,
   type LedgerStore,
   type LogHead,
   type StoredEvent,
@@ -218,7 +219,9 @@ export function eventQueryInput(tableName: string, query: EventQuery): QueryComm
     IndexName: index.indexName,
     KeyConditionExpression: `${index.partitionKey.name} = :p AND ${index.sortKey.name} BETWEEN :from AND :to`,
     ExpressionAttributeValues: values,
-    ...(filters.length > 0 ? { FilterExpression: filters.join(' AND '), ExpressionAttributeNames: names } : {}),
+    ...(filters.length > 0 ? { FilterExpression: filters.join(' AND ') } : {}),
+    // DynamoDB rejects an empty map (actor + resource alone filters on gsiResource, which needs no name).
+    ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
     ScanIndexForward: false,
     Limit: query.limit,
     ...(query.cursor ? { ExclusiveStartKey: decodeCursor(query.cursor, index.partitionKey.name, partition) } : {}),
@@ -296,14 +299,7 @@ export function appendFromItem(item: Item): AppendRecord {
 }
 
 export function eventToItem(event: StoredEvent): Item {
-  const record = JSON.parse(event.record) as {
-    time: string;
-    action: string;
-    outcome: string;
-    actor: { id: string };
-    resources: { id: string }[];
-  };
-  const time = `${utc(record.time)}#${event.eventId}`;
+  const index = event.index ?? indexFieldsOf(JSON.parse(event.record));
   return {
     ...keyItem(eventKey(event.tenant, event.eventId)),
     record: { S: event.record },
@@ -312,11 +308,11 @@ export function eventToItem(event: StoredEvent): Item {
     appendStart: { N: String(event.appendStart) },
     leafHash: { B: event.leafHash },
     gsiTenant: { S: event.tenant },
-    gsiTime: { S: time },
-    gsiActor: { S: `${event.tenant}#${record.actor.id}` },
-    gsiResource: { S: `${event.tenant}#${record.resources[0]?.id ?? ''}` },
-    action: { S: record.action },
-    outcome: { S: record.outcome },
+    gsiTime: { S: `${utc(index.time)}#${event.eventId}` },
+    gsiActor: { S: `${event.tenant}#${index.actorId}` },
+    gsiResource: { S: `${event.tenant}#${index.resourceId}` },
+    action: { S: index.action },
+    outcome: { S: index.outcome },
   };
 }
 

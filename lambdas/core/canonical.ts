@@ -10,34 +10,71 @@ export class CanonicalizationError extends Error {
   override readonly name = 'CanonicalizationError';
 }
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 /** True if the string is well-formed UTF-16 (RFC 8785 §3.2.2.2 requires valid Unicode). */
-export const isWellFormed = (text: string) => !LONE_SURROGATE.test(text);
+export const isWellFormed = (text: string) => text.isWellFormed();
 
+/** Canonical JSON text of a value (RFC 8785). Throws CanonicalizationError naming the offending path. */
 export function canonicalize(value: unknown): string {
-  return serialize(value, '$');
+  try {
+    return serialize(value);
+  } catch (error) {
+    if (error instanceof CanonicalizationError) throw new CanonicalizationError(`${findProblemPath(value, '$')}: ${error.message}`);
+    throw error;
+  }
 }
 
-function serialize(value: unknown, path: string): string {
-  if (value === null || typeof value === 'boolean') return JSON.stringify(value);
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new CanonicalizationError(`${path}: ${value} is not a JSON number`);
-    return JSON.stringify(value);
+// The hot path: records are canonicalized once per event on ingest and once per event on verification,
+// so it builds no paths and no intermediate arrays; paths are recovered only when something fails.
+function serialize(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      if (!value.isWellFormed()) throw new CanonicalizationError('string has a lone surrogate');
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) throw new CanonicalizationError(`${value} is not a JSON number`);
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object': {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + serialize(value[i]);
+        return `${out}]`;
+      }
+      const object = value as Record<string, unknown>;
+      const keys = Object.keys(object).sort();
+      let out = '{';
+      let first = true;
+      for (const key of keys) {
+        const item = object[key];
+        if (item === undefined) continue;
+        out += `${first ? '' : ','}${serialize(key)}:${serialize(item)}`;
+        first = false;
+      }
+      return `${out}}`;
+    }
+    default:
+      throw new CanonicalizationError(`${typeof value} has no JSON form`);
   }
-  if (typeof value === 'string') {
-    if (!isWellFormed(value)) throw new CanonicalizationError(`${path}: string has a lone surrogate`);
-    return JSON.stringify(value);
+}
+
+/** The JSONPath-like location of the first value that cannot be canonicalized. */
+function findProblemPath(value: unknown, path: string): string {
+  if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      if (!key.isWellFormed()) return path;
+      const inner = findProblemPath(item, Array.isArray(value) ? `${path}[${key}]` : `${path}.${key}`);
+      if (inner !== '') return inner;
+    }
+    return '';
   }
-  if (Array.isArray(value)) return `[${value.map((item, i) => serialize(item, `${path}[${i}]`)).join(',')}]`;
-  if (typeof value === 'object') {
-    const entries = Object.keys(value)
-      .filter((key) => (value as Record<string, unknown>)[key] !== undefined)
-      .sort()
-      .map((key) => `${serialize(key, path)}:${serialize((value as Record<string, unknown>)[key], `${path}.${key}`)}`);
-    return `{${entries.join(',')}}`;
+  try {
+    serialize(value);
+    return '';
+  } catch {
+    return path;
   }
-  throw new CanonicalizationError(`${path}: ${typeof value} has no JSON form`);
 }
 
 const encoder = new TextEncoder();

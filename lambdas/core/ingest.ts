@@ -2,7 +2,7 @@ import { canonicalize } from './canonical.ts';
 import { formatCheckpointBody } from './checkpoint.ts';
 import { ContentionError, EventConflictError, InvalidEventsError, InvalidRequestError, PayloadTooLargeError } from './errors.ts';
 import { CompactRange, leafHash, PartialTree } from './merkle.ts';
-import { AppendConflictError, type AppendRecord, type LedgerStore, type StoredEvent } from './ports.ts';
+import { AppendConflictError, type AppendRecord, indexFieldsOf, type LedgerStore, type StoredEvent } from './ports.ts';
 import { buildReceipt, type Receipt } from './receipt.ts';
 import { rebuildReceipts } from './receipts.ts';
 import { type AuditRecord, buildRecord, type CallerIdentity, sameEvent } from './record.ts';
@@ -115,6 +115,7 @@ export function createIngest(deps: IngestDeps) {
       leafIndex: head.size + offset,
       appendStart: head.size,
       leafHash: event.leafHash,
+      index: indexFieldsOf(event.input),
     }));
     try {
       await deps.store.commitAppend(append, stored);

@@ -41,6 +41,33 @@ export interface StoredEvent {
   /** Start of the append this event arrived in (its append record's key). */
   readonly appendStart: number;
   readonly leafHash: Hash;
+  /** The fields the read indexes use; known at ingest, derived from `record` when absent. */
+  readonly index?: EventIndexFields;
+}
+
+export interface EventIndexFields {
+  readonly time: string;
+  readonly actorId: string;
+  readonly resourceId: string;
+  readonly action: string;
+  readonly outcome: string;
+}
+
+/** Index fields of a record (its event time, actor, primary resource, action and outcome). */
+export function indexFieldsOf(record: {
+  time: string;
+  action: string;
+  outcome: string;
+  actor: { id: string };
+  resources: readonly { id: string }[];
+}): EventIndexFields {
+  return {
+    time: record.time,
+    actorId: record.actor.id,
+    resourceId: record.resources[0]?.id ?? '',
+    action: record.action,
+    outcome: record.outcome,
+  };
 }
 
 /** Filters of `GET /v1/events`. Times compare against the event's `time`. */

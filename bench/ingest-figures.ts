@@ -1,0 +1,189 @@
+import { sign as cryptoSign, generateKeyPairSync } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { DynamoDBClient, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
+import { KMSClient, SignCommand } from '@aws-sdk/client-kms';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { DynamoLedgerStore } from '#adapters/dynamo-ledger-store.ts';
+import { KmsSigner } from '#adapters/kms-signer.ts';
+import { createIngest, prepareBatch } from '#core/ingest.ts';
+import { PartialTree } from '#core/merkle.ts';
+import { LIMITS } from '#core/schema.ts';
+import { createIngestHandler } from '../lambdas/http/ingest.ts';
+import { apiEvent } from '../test/support/apigw.ts';
+import { LEDGER_TABLE_DEFINITION, mockDynamoDb } from '../test/support/fake-dynamodb.ts';
+import { fakeKmsKey, mockKms } from '../test/support/fake-kms.ts';
+import { writeUnits } from './dynamo-item-size.ts';
+import { benchEvent } from './events.ts';
+import { medianCpuMicros } from './measure.ts';
+
+const TABLE = 'bench-ledger';
+const KEY_ARN = 'arn:aws:kms:eu-west-1:111111111111:key/0b8f2b9a-bench';
+const WRITER = 'arn:aws:iam::111111111111:role/ci-deployer';
+const TENANTS = { tenants: [{ name: 'platform', shards: 1, writers: [WRITER], readers: [], auditors: [] }] };
+
+const requestFor = (events: unknown[]): APIGatewayProxyEvent =>
+  apiEvent({
+    method: 'POST',
+    resource: '/v1/events',
+    body: JSON.stringify({ events }),
+    principalArn: `arn:aws:sts::111111111111:assumed-role/ci-deployer/bench`,
+  });
+
+/**
+ * KMS Sign calls and DynamoDB write units per event, counted through the real Lambda entry with KMS and
+ * DynamoDB answered by in-memory fakes (the KMS fake really signs, so receipts are real).
+ */
+export async function countSignsAndWrites() {
+  process.env.LEDGER_TABLE_NAME = TABLE;
+  process.env.SIGNING_KEY_ID = 'alias/audit-trail-bench';
+  process.env.SIGNING_ALGORITHM = 'ECDSA_SHA_256';
+  process.env.DEPLOYMENT_ORIGIN = 'audit.example.com/bench';
+  process.env.TENANTS_CONFIG = JSON.stringify(TENANTS);
+  process.env.POWERTOOLS_METRICS_NAMESPACE = 'AuditTrailBench';
+  process.env.POWERTOOLS_DEV = 'true';
+  process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+  const kms = mockKms([fakeKmsKey({ keyArn: KEY_ARN, aliases: ['alias/audit-trail-bench'] })]);
+  const { mock: dynamo } = mockDynamoDb({ [TABLE]: LEDGER_TABLE_DEFINITION });
+  const { handler } = await import('../lambdas/handlers/ingest.ts');
+  const context = { functionName: 'bench', awsRequestId: 'bench' } as never;
+  const signs: Record<string, number> = {};
+  let transactionUnits = 0;
+  let gsiUnits = 0;
+  let eventCount = 0;
+  for (const [name, batch] of [['batch1', 1], ['batch10', 10], ['batchMax', LIMITS.maxBatchEvents]] as const) {
+    kms.resetHistory();
+    dynamo.resetHistory();
+    for (let sent = 0; sent < 1000; sent += batch) {
+      const events = Array.from({ length: Math.min(batch, 1000 - sent) }, (_, i) => benchEvent(sent + i + batch * 100_000));
+      const response = await handler(requestFor(events), context);
+      if (response.statusCode !== 201) throw new Error(`bench ingest failed: ${response.statusCode} ${response.body}`);
+    }
+    signs[name] = kms.commandCalls(SignCommand).length;
+    if (name === 'batchMax') {
+      for (const call of dynamo.commandCalls(TransactWriteItemsCommand)) {
+        for (const item of call.args[0].input.TransactItems ?? []) {
+          const written = item.Put?.Item;
+          if (!written) continue;
+          transactionUnits += 2 * writeUnits(written);
+          // Each GSI the item appears in is one more (non-transactional) write of the projected item.
+          const indexes = ['gsiTenant', 'gsiActor', 'gsiResource'].filter((key) => written[key] !== undefined).length;
+          gsiUnits += indexes * writeUnits(written);
+          if (written.record) eventCount += 1;
+        }
+      }
+    }
+  }
+  kms.restore();
+  dynamo.restore();
+  return {
+    kmsSignCallsPer1000Events: signs,
+    dynamoWriteUnitsPerEvent: transactionUnits / eventCount,
+    dynamoGsiWriteUnitsPerEvent: gsiUnits / eventCount,
+  };
+}
+
+/** One P-256 signature (what KMS does per request), in CPU microseconds, median of many. */
+export async function p256SignMicros(): Promise<number> {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const body = Buffer.from('audit.example.com/bench/platform/0\n123456\nq1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6j7k8l9z0x1c=\n');
+  const perRound = 200;
+  const micros = await medianCpuMicros(15, () => {
+    for (let i = 0; i < perRound; i++) cryptoSign('sha256', body, { key: privateKey, dsaEncoding: 'der' });
+  });
+  return micros / perRound;
+}
+
+const writerCaller = { tenant: 'platform', shards: 1, roles: new Set(['writer'] as const) };
+const identity = { principalArn: WRITER, accountId: '111111111111', sourceIp: '203.0.113.10', userAgent: 'bench' };
+
+/** Core CPU per event: parse the body, validate, build and canonicalize records, hash, append, prove. */
+export async function coreMicrosPerEvent(): Promise<number> {
+  const bodies = Array.from({ length: 20 }, (_, b) =>
+    JSON.stringify({ events: Array.from({ length: LIMITS.maxBatchEvents }, (_, i) => benchEvent(b * 1000 + i)) }),
+  );
+  let size = 0;
+  let frontier: Uint8Array[] = [];
+  const micros = await medianCpuMicros(9, () => {
+    for (const body of bodies) {
+      const prepared = prepareBatch({ caller: writerCaller, identity, receivedAt: new Date(), body: JSON.parse(body) });
+      const tree = new PartialTree(size, frontier, prepared.map((event) => event.leafHash));
+      tree.root();
+      for (let i = size; i < tree.end; i++) tree.inclusionProof(i);
+      // Carry the log forward like consecutive appends do.
+      size = tree.end;
+      frontier = frontierOf(tree);
+    }
+  });
+  return micros / (bodies.length * LIMITS.maxBatchEvents);
+}
+
+function frontierOf(tree: PartialTree): Uint8Array[] {
+  const hashes: Uint8Array[] = [];
+  let offset = 0;
+  let rest = tree.end;
+  for (let bit = 2 ** Math.floor(Math.log2(Math.max(rest, 1))); bit >= 1; bit /= 2) {
+    if (rest >= bit) {
+      hashes.push(tree.hash(offset, offset + bit));
+      offset += bit;
+      rest -= bit;
+    }
+  }
+  return hashes;
+}
+
+/**
+ * The same work through the real HTTP handler, ledger adapter and KMS adapter, with the AWS SDK clients'
+ * HTTP layer answering canned responses: request serialization, SigV4 signing and response parsing
+ * (marshalling) are all included; only the network is not.
+ */
+export async function sdkMicrosPerEvent(): Promise<number> {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const cannedSignature = cryptoSign('sha256', Buffer.from('canned'), { key: privateKey, dsaEncoding: 'der' }).toString('base64');
+  const spki = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
+  const answer = (target: string): unknown => {
+    switch (target) {
+      case 'DynamoDB_20120810.Query':
+        return { Items: [], Count: 0, ScannedCount: 0 };
+      case 'DynamoDB_20120810.BatchGetItem':
+        return { Responses: { [TABLE]: [] }, UnprocessedKeys: {} };
+      case 'DynamoDB_20120810.TransactWriteItems':
+      case 'DynamoDB_20120810.PutItem':
+        return {};
+      case 'TrentService.Sign':
+        return { KeyId: KEY_ARN, Signature: cannedSignature, SigningAlgorithm: 'ECDSA_SHA_256' };
+      case 'TrentService.GetPublicKey':
+        return { KeyId: KEY_ARN, PublicKey: spki, SigningAlgorithms: ['ECDSA_SHA_256'], KeyUsage: 'SIGN_VERIFY' };
+      default:
+        throw new Error(`bench: no canned response for ${target}`);
+    }
+  };
+  const requestHandler = {
+    handle: async (request: { headers: Record<string, string> }) => ({
+      // The shape of @smithy's HttpResponse: the SDK's deserializers read these three fields.
+      response: {
+        statusCode: 200,
+        headers: { 'content-type': 'application/x-amz-json-1.0' },
+        body: Readable.from([Buffer.from(JSON.stringify(answer(request.headers['x-amz-target'] ?? '')))]),
+      },
+    }),
+    updateHttpClientConfig: () => {},
+    httpHandlerConfigs: () => ({}),
+  };
+  const clientConfig = { region: 'eu-west-1', credentials: { accessKeyId: 'BENCH', secretAccessKey: 'bench' }, requestHandler };
+  const store = new DynamoLedgerStore(new DynamoDBClient(clientConfig), TABLE);
+  const signer = new KmsSigner(new KMSClient(clientConfig), 'alias/audit-trail-bench', 'ECDSA_SHA_256');
+  const handle = createIngestHandler({
+    tenants: TENANTS,
+    ingest: createIngest({ store, signer, deploymentOrigin: 'audit.example.com/bench' }),
+  });
+  const requests = Array.from({ length: 20 }, (_, b) =>
+    requestFor(Array.from({ length: LIMITS.maxBatchEvents }, (_, i) => benchEvent(b * 1000 + i))),
+  );
+  const micros = await medianCpuMicros(9, async () => {
+    for (const request of requests) {
+      const response = await handle(request);
+      if (response.statusCode !== 201) throw new Error(`bench handler failed: ${response.body}`);
+    }
+  });
+  return micros / (requests.length * LIMITS.maxBatchEvents);
+}
