@@ -176,11 +176,14 @@ export class DynamoLedgerStore implements LedgerStore {
     return keys;
   }
 
+  /** One index page (keys and filter attributes), then the records by key, in the index's order. */
   async queryEvents(query: EventQuery): Promise<EventPage> {
     const input = eventQueryInput(this.tableName, query);
     const { Items = [], LastEvaluatedKey } = await this.client.send(new QueryCommand(input));
+    const ids = Items.map((item) => eventFromKey(str(item, 'pk')));
+    const events = await this.getEvents(query.tenant, ids.map((id) => id.eventId));
     return {
-      events: Items.map(eventFromItem),
+      events: ids.flatMap(({ eventId }) => events.get(eventId) ?? []),
       ...(LastEvaluatedKey ? { cursor: encodeCursor(LastEvaluatedKey) } : {}),
     };
   }
@@ -316,9 +319,14 @@ export function eventToItem(event: StoredEvent): Item {
   };
 }
 
-export function eventFromItem(item: Item): StoredEvent {
-  const pk = str(item, 'pk');
+/** Tenant and event id from an event record's partition key `EVENT#<tenant>#<eventId>`. */
+export function eventFromKey(pk: string): { tenant: string; eventId: string } {
   const [, tenant = '', eventId = ''] = /^EVENT#([^#]+)#(.+)$/.exec(pk) ?? [];
+  return { tenant, eventId };
+}
+
+export function eventFromItem(item: Item): StoredEvent {
+  const { tenant, eventId } = eventFromKey(str(item, 'pk'));
   return {
     tenant,
     eventId,

@@ -20,7 +20,14 @@ export interface IndexDefinition {
   readonly sortKey: { readonly name: string; readonly type: AttributeKind };
 }
 
-/** Global secondary indexes the read API queries (never a scan). All project every attribute. */
+/**
+ * What every index projects besides the keys: only the attributes the read API filters on. Records are
+ * fetched from the table by key. Projecting ALL would write each ~1 KB record three more times, and every
+ * later attribute update (the archiver's TTL) would be written to every index again.
+ */
+export const LEDGER_INDEX_PROJECTION = { type: 'INCLUDE', nonKeyAttributes: ['action', 'outcome'] } as const;
+
+/** Global secondary indexes the read API queries (never a scan); each projects LEDGER_INDEX_PROJECTION. */
 export const LEDGER_INDEXES = {
   /** All of a tenant's events by event time: `gsiTenant` = tenant, `gsiTime` = `<time>#<eventId>`. */
   byTime: {
