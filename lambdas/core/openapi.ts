@@ -112,20 +112,13 @@ export function openApiDocument(): Record<string, unknown> {
 }
 
 /**
- * The POST body model for API Gateway (JSON Schema draft 4). Patterns and formats are dropped: API
- * Gateway's validator dialect differs from ECMAScript regexes, and the handler validates them exactly.
+ * The POST body model for API Gateway (JSON Schema draft 4), derived from the same envelope as EventBatch.
+ * It checks only the envelope (an object with a non-empty `events` array of objects): each event is
+ * validated by the handler so that a bad event gets `invalid_event` with its index and path, and an
+ * oversized batch gets 413 — answers a generic gateway 400 could not give.
  */
 export function eventBatchGatewayModel(): Record<string, unknown> {
-  const strip = (node: unknown): unknown => {
-    if (Array.isArray(node)) return node.map(strip);
-    if (node && typeof node === 'object') {
-      return Object.fromEntries(
-        Object.entries(node)
-          .filter(([key]) => key !== 'pattern' && key !== 'format' && key !== '$schema')
-          .map(([key, value]) => [key, strip(value)]),
-      );
-    }
-    return node;
-  };
-  return strip(z.toJSONSchema(EventBatch, { target: 'draft-4', unrepresentable: 'any', io: 'input' })) as Record<string, unknown>;
+  const envelope = z.strictObject({ events: z.array(z.looseObject({})).min(1) });
+  const { $schema: _ignored, ...model } = z.toJSONSchema(envelope, { target: 'draft-4', io: 'input' }) as Record<string, unknown>;
+  return model;
 }
