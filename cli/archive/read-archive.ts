@@ -36,9 +36,9 @@ export class ArchiveReadError extends Error {
 }
 
 const UNKNOWN = '(archive)';
-const fail = (failure: Omit<VerifyFailure, 'origin'> & { origin?: string }): never => {
+function fail(failure: Omit<VerifyFailure, 'origin'> & { origin?: string }): never {
   throw new ArchiveReadError({ origin: UNKNOWN, ...failure });
-};
+}
 
 function lines(text: string, key: string): unknown[] {
   return text
@@ -60,7 +60,7 @@ async function body(store: ArchiveStore, key: string): Promise<Uint8Array> {
 }
 
 export interface ReadOptions {
-  /** Only this tenant's events (checkpoints and keys are always read whole; they are small). */
+  /** Only this tenant's events and appends (every key is read). */
   readonly tenant?: string;
   /** Only appends of these origins (default: all). */
   readonly origins?: (origin: string) => boolean;
@@ -84,8 +84,10 @@ export async function readArchive(store: ArchiveStore, options: ReadOptions = {}
   for await (const key of store.list(ARCHIVE_PREFIXES.checkpoints)) {
     const origin = originFromSlug(key.slice(ARCHIVE_PREFIXES.checkpoints.length).split('/')[0] ?? '');
     if (options.origins && !options.origins(origin)) continue;
-    for (const line of lines(Buffer.from(await body(store, key)).toString('utf8'), key))
-      addAppend(contents, line, key);
+    for (const line of lines(Buffer.from(await body(store, key)).toString('utf8'), key)) {
+      if (!options.tenant || (line as { tenant?: unknown }).tenant === options.tenant)
+        addAppend(contents, line, key);
+    }
     tick();
   }
   const eventsPrefix = options.tenant
@@ -113,14 +115,13 @@ function parseKey(bytes: Uint8Array, key: string): PublicKeyInfo {
 
 function addAppend(contents: ArchiveContents, line: unknown, key: string): void {
   const parsed = ArchivedAppend.safeParse(line);
-  if (!parsed.success)
-    return fail({ check: 'format', message: `${key} holds a line that is not an append record` });
+  if (!parsed.success) fail({ check: 'format', message: `${key} holds a line that is not an append record` });
   const append = parsed.data;
   const log = contents.appends.get(append.origin) ?? new Map<number, AppendJson>();
   contents.appends.set(append.origin, log);
   const earlier = log.get(append.start);
   if (earlier && canonicalize(earlier) !== canonicalize(append)) {
-    return fail({
+    fail({
       origin: append.origin,
       check: 'fork',
       leafIndex: append.start,
@@ -135,14 +136,14 @@ function addAppend(contents: ArchiveContents, line: unknown, key: string): void 
 function addEvent(contents: ArchiveContents, line: unknown, key: string): void {
   const parsed = ArchivedEvent.safeParse(line);
   if (!parsed.success)
-    return fail({ check: 'format', message: `${key} holds a line that is not an archived event` });
+    fail({ check: 'format', message: `${key} holds a line that is not an archived event` });
   // Keep the line as stored (not zod's copy) so the record is hashed exactly as archived.
   const event = line as ArchivedEvent;
   const log = contents.events.get(event.origin) ?? new Map<number, ArchivedEvent>();
   contents.events.set(event.origin, log);
   const earlier = log.get(event.leafIndex);
   if (earlier && canonicalize(earlier) !== canonicalize(event)) {
-    return fail({
+    fail({
       origin: event.origin,
       check: 'record',
       leafIndex: event.leafIndex,

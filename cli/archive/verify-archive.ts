@@ -41,7 +41,6 @@ export async function verifyArchive(
     if (!(error instanceof ArchiveReadError)) throw error;
     return failedBeforeVerifying(error.failure, now() - started);
   }
-  if (options.tenant) keepTenant(contents, options.tenant);
   const report = await verifyTrail(archiveTrailSource(contents), {
     onProgress: (progress) => options.onProgress?.(progress),
     now,
@@ -53,12 +52,6 @@ export async function verifyArchive(
     objects: contents.objects,
     elapsedMs: now() - started,
   };
-}
-
-function keepTenant(contents: ArchiveContents, tenant: string): void {
-  for (const [origin, appends] of contents.appends) {
-    if (![...appends.values()].every((append) => append.tenant === tenant)) contents.appends.delete(origin);
-  }
 }
 
 /** A truncation names the first lost leaf; the archived append that covered it knows its event. */
