@@ -1,12 +1,28 @@
+import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
-import { DynamoLedgerStore } from '#adapters/dynamo-ledger-store.ts';
+import { S3Client } from '@aws-sdk/client-s3';
+import type {
+  APIGatewayProxyEvent,
+  APIGatewayProxyResult,
+  Context,
+  DynamoDBBatchResponse,
+  DynamoDBStreamEvent,
+} from 'aws-lambda';
+import { DynamoHotRetention } from '#adapters/dynamo-hot-retention.ts';
+import { appendFromItem, DynamoLedgerStore, eventFromItem } from '#adapters/dynamo-ledger-store.ts';
 import { LocalSigner } from '#adapters/local-signer.ts';
+import { S3ArchiveStore } from '#adapters/s3-archive.ts';
+import { type AlertRulesConfig, buildAlertRules } from '#core/alert-rules.ts';
 import { createIngest } from '#core/ingest.ts';
+import { type MonitorSummary, monitoredOrigins, runIntegrityMonitor } from '#core/integrity-monitor.ts';
 import { openApiDocument } from '#core/openapi.ts';
 import type { TenantsConfig } from '#core/tenancy.ts';
 import { createIngestHandler } from '../lambdas/http/ingest.ts';
 import { createReadHandler } from '../lambdas/http/read.ts';
+import { createAlerter } from '../lambdas/streams/alerter.ts';
+import { createArchiver } from '../lambdas/streams/archiver.ts';
+import { type FiredAlert, LocalAlertBus } from './alert-bus.ts';
+import { localS3ClientConfig } from './services/s3.ts';
 
 export interface LocalAppOptions {
   region: string;
@@ -16,14 +32,27 @@ export interface LocalAppOptions {
   s3: { endpoint: string; bucket: string };
   signingKeyPem: string;
   dataDir: string;
+  /** Alert catalogue settings (as the stage config gives CDK). @default - no break-glass actors */
+  alerts?: AlertRulesConfig;
+  /** Days an archived record stays in the table (TTL); 0 turns hot retention off. @default 30 */
+  hotRetentionDays?: number;
+  /** Stream consumer errors and fired alerts. @default - stderr */
+  log?: (message: string) => void;
 }
 
 export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
-export type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse | void>;
+export type StreamHandler = (
+  event: DynamoDBStreamEvent,
+  context: Context,
+) => Promise<DynamoDBBatchResponse | void>;
 
 export interface LocalApp {
   api: Record<'ingest' | 'read', ApiHandler>;
   streamConsumers: Array<{ name: string; handler: StreamHandler }>;
+  /** Alerts fired so far (also appended to `<dataDir>/alerts.jsonl`), oldest first. */
+  alerts?: readonly FiredAlert[];
+  /** One run of the integrity monitor over every configured log, as the schedule would run it. */
+  runMonitor?(): Promise<MonitorSummary>;
   close?(): Promise<void>;
 }
 
@@ -51,9 +80,44 @@ export async function createLocalApp(options: LocalAppOptions): Promise<LocalApp
     deploymentOrigin: options.deploymentOrigin,
     openApi: openApiDocument,
   });
+  const log = options.log ?? ((message: string) => console.error(`[sandbox] ${message}`));
+  const s3 = new S3Client(localS3ClientConfig(options.s3.endpoint, options.region));
+  const archive = new S3ArchiveStore(s3, options.s3.bucket);
+  const bus = new LocalAlertBus({
+    rules: buildAlertRules(options.alerts ?? {}),
+    region: options.region,
+    file: join(options.dataDir, 'alerts.jsonl'),
+    print: log,
+  });
+  const streamLog = (consumer: string) => ({
+    error: (message: string, extra: Record<string, unknown>) =>
+      log(
+        `${consumer}: ${message} (record ${extra.index}: ${(extra.error as Error | undefined)?.message ?? 'unknown error'})`,
+      ),
+  });
+  const codec = { eventFromItem, appendFromItem };
+  const hotRetentionDays = options.hotRetentionDays ?? 30;
+  const archiver = createArchiver({
+    archive,
+    codec,
+    log: streamLog('archiver'),
+    ...(hotRetentionDays > 0
+      ? { hotRetention: new DynamoHotRetention(dynamodb, options.dynamodb.tableName, hotRetentionDays) }
+      : {}),
+  });
+  const alerter = createAlerter({ bus, codec, log: streamLog('alerter') });
+  const origins = monitoredOrigins(options.tenants, options.deploymentOrigin);
   return {
     api: { ingest: (event) => ingest(event), read: (event) => read(event) },
-    streamConsumers: [],
-    close: async () => dynamodb.destroy(),
+    streamConsumers: [
+      { name: 'archiver', handler: (event, context) => archiver(event, context) },
+      { name: 'alerter', handler: (event, context) => alerter(event, context) },
+    ],
+    alerts: bus.fired,
+    runMonitor: () => runIntegrityMonitor({ store, archive, bus, origins }),
+    close: async () => {
+      dynamodb.destroy();
+      s3.destroy();
+    },
   };
 }
