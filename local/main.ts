@@ -24,12 +24,14 @@ function parseOptions(argv: string[]) {
   });
   const port = values.port === undefined ? undefined : Number(values.port);
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port < 65536)) {
-    throw new Error(`--port must be a port number, got '${values.port}'`);
+    throw new UsageError(`--port must be a port number, got '${values.port}'`);
   }
   return { persist: values.persist, port, dataDir: values['data-dir'], help: values.help };
 }
 
 async function main(): Promise<void> {
+  // The project pins Node 20 on purpose; the SDK's "Node 22 from 2027" notice would only bury the banner.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const options = parseOptions(process.argv.slice(2));
   if (options.help) {
     process.stdout.write(USAGE);
@@ -55,7 +57,14 @@ async function main(): Promise<void> {
   process.stdout.write(banner(sandbox));
 }
 
+class UsageError extends Error {}
+
 main().catch((error: unknown) => {
+  const code = (error as { code?: string }).code ?? '';
+  if (error instanceof UsageError || code.startsWith('ERR_PARSE_ARGS')) {
+    console.error(`${(error as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
   if (error instanceof JavaNotFoundError) console.error(`\n${error.message}\n`);
   else console.error(error);
   process.exit(1);
