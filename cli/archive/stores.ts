@@ -1,108 +1,32 @@
-import { mkdir, readdir, readFile, readFile as readFileSync, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
-import {
-  GetObjectCommand,
-  ListObjectsV2Command,
-  NoSuchKey,
-  PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
-} from '@aws-sdk/client-s3';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import { DirectoryArchiveStore } from '#adapters/directory-archive.ts';
+import { S3ArchiveStore } from '#adapters/s3-archive.ts';
 import type { ArchiveStore } from '#core/ports.ts';
-import { InputError, UsageError } from '../errors.ts';
+import { InputError } from '../errors.ts';
 
 /**
  * Opening an archive named on the command line: a directory laid out as the bucket (an `aws s3 sync` copy,
- * or a test archive) or `s3://bucket/prefix`. Both behind the ArchiveStore port, read-mostly.
+ * or a test archive) or `s3://bucket/prefix`, through the project's ArchiveStore adapters.
  */
-export class DirectoryArchiveStore implements ArchiveStore {
-  readonly root: string;
-  constructor(root: string) {
-    this.root = resolve(root);
-  }
+export { DirectoryArchiveStore };
 
-  private path(key: string): string {
-    const path = resolve(this.root, ...key.split('/'));
-    if (!path.startsWith(this.root + sep))
-      throw new UsageError(`archive key ${key} leaves the archive directory`);
-    return path;
-  }
-
-  async put(key: string, body: Uint8Array): Promise<void> {
-    const path = this.path(key);
-    await mkdir(dirname(path), { recursive: true });
-    await writeFile(path, body);
-  }
-
-  async get(key: string): Promise<Uint8Array | undefined> {
-    try {
-      return new Uint8Array(await readFile(this.path(key)));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw error;
-    }
-  }
-
-  async *list(prefix: string): AsyncIterable<string> {
-    let entries: string[];
-    try {
-      entries = (await readdir(this.root, { recursive: true, withFileTypes: true }))
-        .filter((entry) => entry.isFile())
-        .map((entry) => relative(this.root, join(entry.parentPath, entry.name)).split(sep).join('/'));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw error;
-    }
-    yield* entries.filter((key) => key.startsWith(prefix)).sort();
-  }
-}
-
-/** An archive under `s3://bucket/prefix` (keys are relative to the prefix). */
-export class S3ArchiveStore implements ArchiveStore {
+/** Keys relative to a prefix inside the bucket (the adapters address the bucket's root). */
+class PrefixedArchive implements ArchiveStore {
   constructor(
-    readonly client: S3Client,
-    readonly bucket: string,
-    readonly prefix = '',
+    private readonly inner: ArchiveStore,
+    private readonly prefix: string,
   ) {}
-
-  async put(key: string, body: Uint8Array, contentType: string): Promise<void> {
-    await this.client.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: this.prefix + key,
-        Body: body,
-        ContentType: contentType,
-        ChecksumAlgorithm: 'SHA256',
-      }),
-    );
+  put(key: string, body: Uint8Array, contentType: string): Promise<void> {
+    return this.inner.put(this.prefix + key, body, contentType);
   }
-
-  async get(key: string): Promise<Uint8Array | undefined> {
-    try {
-      const response = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }),
-      );
-      return response.Body ? await response.Body.transformToByteArray() : new Uint8Array();
-    } catch (error) {
-      if (error instanceof NoSuchKey || (error as { name?: string }).name === 'NoSuchKey') return undefined;
-      throw error;
-    }
+  get(key: string): Promise<Uint8Array | undefined> {
+    return this.inner.get(this.prefix + key);
   }
-
   async *list(prefix: string): AsyncIterable<string> {
-    let token: string | undefined;
-    do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: this.prefix + prefix,
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-      );
-      for (const object of page.Contents ?? []) if (object.Key) yield object.Key.slice(this.prefix.length);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    for await (const key of this.inner.list(this.prefix + prefix)) yield key.slice(this.prefix.length);
   }
 }
 
@@ -165,7 +89,10 @@ export async function sandboxArchiveLocation(
 export function openArchive(location: ArchiveLocation): ArchiveStore {
   return location.kind === 'directory'
     ? new DirectoryArchiveStore(location.path)
-    : new S3ArchiveStore(new S3Client(location.config), location.bucket, location.prefix);
+    : new PrefixedArchive(
+        new S3ArchiveStore(new S3Client(location.config), location.bucket),
+        location.prefix,
+      );
 }
 
 export const describeLocation = (location: ArchiveLocation) =>
