@@ -182,8 +182,12 @@ export class DynamoLedgerStore implements LedgerStore {
     const { Items = [], LastEvaluatedKey } = await this.client.send(new QueryCommand(input));
     const ids = Items.map((item) => eventFromKey(str(item, 'pk')));
     const events = await this.getEvents(query.tenant, ids.map((id) => id.eventId));
+    // Actor and resource together: byActor does not project gsiResource, so the resource is matched here,
+    // after the page's Limit, exactly as a FilterExpression would be.
+    const wanted = (event: StoredEvent) =>
+      !(query.actor && query.resource) || JSON.parse(event.record).resources?.[0]?.id === query.resource;
     return {
-      events: ids.flatMap(({ eventId }) => events.get(eventId) ?? []),
+      events: ids.flatMap(({ eventId }) => events.get(eventId) ?? []).filter(wanted),
       ...(LastEvaluatedKey ? { cursor: encodeCursor(LastEvaluatedKey) } : {}),
     };
   }
@@ -203,10 +207,6 @@ export function eventQueryInput(tableName: string, query: EventQuery): QueryComm
   };
   const filters: string[] = [];
   const names: Record<string, string> = {};
-  if (query.actor && query.resource) {
-    filters.push('gsiResource = :resource');
-    values[':resource'] = { S: `${query.tenant}#${query.resource}` };
-  }
   if (query.action) {
     filters.push('#action = :action');
     names['#action'] = 'action';
@@ -223,7 +223,7 @@ export function eventQueryInput(tableName: string, query: EventQuery): QueryComm
     KeyConditionExpression: `${index.partitionKey.name} = :p AND ${index.sortKey.name} BETWEEN :from AND :to`,
     ExpressionAttributeValues: values,
     ...(filters.length > 0 ? { FilterExpression: filters.join(' AND ') } : {}),
-    // DynamoDB rejects an empty map (actor + resource alone filters on gsiResource, which needs no name).
+    // DynamoDB rejects an empty ExpressionAttributeNames map.
     ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
     ScanIndexForward: false,
     Limit: query.limit,

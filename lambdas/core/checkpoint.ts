@@ -46,6 +46,10 @@ export function parseCheckpointBody(body: string): Checkpoint {
   if (!Number.isSafeInteger(size)) throw new CheckpointFormatError(`checkpoint size ${match[2]} is too large`);
   const rootHash = new Uint8Array(Buffer.from(match[3]!, 'base64'));
   if (rootHash.length !== 32) throw new CheckpointFormatError('checkpoint root hash is not 32 bytes');
+  // Base64 of 32 bytes leaves 2 spare bits in the last digit; decoders ignore them, so insist they are zero.
+  if (toBase64(rootHash) !== match[3]) {
+    throw new CheckpointFormatError('checkpoint root hash is not canonical base64');
+  }
   return { origin: match[1]!, size, rootHash };
 }
 

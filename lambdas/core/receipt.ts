@@ -61,10 +61,19 @@ export function verifyReceipt(
   } catch {
     return fail('format', 'record is not JSON');
   }
+  if (typeof recordObject !== 'object' || recordObject === null || Array.isArray(recordObject)) {
+    return fail('format', 'record is not a JSON object');
+  }
   if (recordObject.id !== receipt.eventId) {
     return fail('event-id', `record id ${String(recordObject.id)} is not the receipt's event ${receipt.eventId}`);
   }
-  const leaf = leafHash(new TextEncoder().encode(canonicalize(recordObject)));
+  let canonical: string;
+  try {
+    canonical = canonicalize(recordObject);
+  } catch (error) {
+    return fail('format', `record has no canonical form: ${(error as Error).message}`);
+  }
+  const leaf = leafHash(new TextEncoder().encode(canonical));
   if (!equalHashes(leaf, fromHex(receipt.leafHash))) {
     return fail('leaf-hash', `record hashes to ${toHex(leaf)}, receipt says ${receipt.leafHash}`);
   }

@@ -103,7 +103,8 @@ const MetadataValue = z.union([
 
 /** An event as a tool sends it (DESIGN.md: AuditEventInput). Strict: unknown fields are rejected. */
 export const AuditEventInput = z.strictObject({
-  id: z.uuid('must be a UUID'),
+  // UUIDs compare case-insensitively (RFC 9562 §4): one spelling keeps an id one idempotency key.
+  id: z.uuid('must be a UUID').toLowerCase(),
   time: z.iso.datetime({ offset: true, error: 'must be an RFC 3339 date-time, e.g. 2026-01-31T12:00:00Z' }),
   action: z
     .string()

@@ -19,13 +19,19 @@ export const TenantConfig = z.strictObject({
 });
 export type TenantConfig = z.infer<typeof TenantConfig>;
 
+/** One key per IAM principal: role names are unique in an account whatever their path. */
+const principalKey = (arn: string) => {
+  const role = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(arn);
+  return role ? `arn:${role[1]}:iam::${role[2]}:role/${role[3]}` : arn;
+};
+
 export const TenantsConfig = z
   .strictObject({ tenants: z.array(TenantConfig).min(1) })
   .superRefine((config, ctx) => {
     const owner = new Map<string, string>();
     config.tenants.forEach((tenant, index) => {
       for (const arn of [...tenant.writers, ...tenant.readers, ...tenant.auditors]) {
-        const other = owner.get(arn);
+        const other = owner.get(principalKey(arn));
         if (other !== undefined && other !== tenant.name) {
           ctx.addIssue({
             code: 'custom',
@@ -33,7 +39,7 @@ export const TenantsConfig = z
             message: `principal ${arn} belongs to tenants ${other} and ${tenant.name}: a principal maps to one tenant`,
           });
         }
-        owner.set(arn, tenant.name);
+        owner.set(principalKey(arn), tenant.name);
       }
     });
   });

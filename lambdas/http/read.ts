@@ -22,16 +22,22 @@ export interface ReadHandlerDeps {
 
 const Time = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 date-time' });
 
-const EventsQuery = z.strictObject({
-  from: Time.optional(),
-  to: Time.optional(),
-  actor: z.string().min(1).max(256).optional(),
-  action: z.string().min(1).max(128).optional(),
-  resource: z.string().min(1).max(2048).optional(),
-  outcome: Outcome.optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(50),
-  cursor: z.string().min(1).max(4096).optional(),
-});
+const EventsQuery = z
+  .strictObject({
+    from: Time.optional(),
+    to: Time.optional(),
+    actor: z.string().min(1).max(256).optional(),
+    action: z.string().min(1).max(128).optional(),
+    resource: z.string().min(1).max(2048).optional(),
+    outcome: Outcome.optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(50),
+    cursor: z.string().min(1).max(4096).optional(),
+  })
+  // DynamoDB refuses a BETWEEN whose lower bound exceeds the upper one: answer 400, not 500.
+  .refine((query) => !query.from || !query.to || Date.parse(query.from) <= Date.parse(query.to), {
+    message: 'must not be after to',
+    path: ['from'],
+  });
 
 const AppendsQuery = z.strictObject({
   from: z.coerce.number().int().nonnegative().default(0),
@@ -45,7 +51,13 @@ export function createReadHandler(deps: ReadHandlerDeps) {
   const { store } = deps;
 
   const tenantOrigin = (caller: Caller, encoded: string | undefined) => {
-    const origin = decodeURIComponent(encoded ?? '');
+    let origin: string;
+    try {
+      origin = decodeURIComponent(encoded ?? '');
+    } catch {
+      // Malformed percent-encoding names no log; it must not surface as a 500.
+      throw new NotFoundError(`no log ${encoded} for tenant ${caller.tenant}`);
+    }
     const prefix = `${deps.deploymentOrigin}/${caller.tenant}/`;
     // Another tenant's log is reported as absent, not forbidden: its existence is not the caller's business.
     if (!origin.startsWith(prefix)) throw new NotFoundError(`no log ${origin} for tenant ${caller.tenant}`);
@@ -54,7 +66,8 @@ export function createReadHandler(deps: ReadHandlerDeps) {
 
   const routes: Record<string, Route> = {
     'GET /v1/events/{id}': async (event, caller) => {
-      const id = event.pathParameters?.id ?? '';
+      // Event ids are stored in lowercase (the schema normalises UUIDs); accept any spelling here too.
+      const id = (event.pathParameters?.id ?? '').toLowerCase();
       const stored = (await store.getEvents(caller.tenant, [id])).get(id);
       if (!stored) throw new NotFoundError(`no event ${id}`);
       const receipt = (await rebuildReceipts(store, [stored])).get(id);
