@@ -1,0 +1,358 @@
+import { canonicalBytes } from '#core/canonical.ts';
+import { parseCheckpointBody, type SignedCheckpoint } from '#core/checkpoint.ts';
+import { leafHash, toHex } from '#core/merkle.ts';
+import type { Receipt } from '#core/receipt.ts';
+import { keyMap, type PublicKeyInfo } from '#core/signer.ts';
+import {
+  checkEventPosition,
+  type EventPosition,
+  LogVerifier,
+  type VerifiedLeaf,
+  type VerifyFailure,
+} from '#core/verify-log.ts';
+import { AuditApiError, type AuditClient, type LogSummary } from './client.ts';
+
+/**
+ * Verifying a whole trail: every log append by append (`LogVerifier`), then every event the store lists
+ * must sit at a verified position with the verified bytes. The trail comes from a `TrailSource`: the API
+ * here; an archive or an export directory can supply the same shape.
+ */
+export interface TrailSource {
+  /** Every public key that ever signed a checkpoint. */
+  publicKeys(): Promise<PublicKeyInfo[]>;
+  /** The logs and the heads the store advertises. */
+  logs(): Promise<LogSummary[]>;
+  /** Appends of a log in order, from the one starting at `from`; nothing for a log the store lacks. */
+  appends(origin: string, from: number): AsyncIterable<unknown>;
+  /** The store's own listing of events, page by page; absent if the source holds logs only. */
+  events?(): AsyncIterable<readonly Record<string, unknown>[]>;
+  /** Where the store places an event it lists but no verified log holds, or why it cannot say. */
+  locate?(eventId: string): Promise<EventPosition | { readonly unavailable: string }>;
+}
+
+export interface VerifyTrailOptions {
+  /** A witness: checkpoints seen before. Each log must still pass through them. */
+  readonly knownCheckpoints?: readonly SignedCheckpoint[];
+  /** Receipts held by clients: each must match its leaf, and name an event the logs still hold. */
+  readonly receipts?: readonly Receipt[];
+  readonly onProgress?: (progress: {
+    readonly phase: 'logs' | 'events';
+    readonly done: number;
+    readonly total: number;
+  }) => void;
+  readonly now?: () => number;
+}
+
+export interface LogReport {
+  readonly origin: string;
+  readonly size: number;
+  readonly appends: number;
+  readonly leaves: number;
+  readonly signatures: number;
+  readonly checkpoint: SignedCheckpoint | null;
+}
+
+export interface TrailReport {
+  readonly ok: boolean;
+  readonly failure?: VerifyFailure;
+  readonly logs: LogReport[];
+  readonly totals: {
+    readonly logs: number;
+    readonly leaves: number;
+    readonly appends: number;
+    readonly signatures: number;
+  };
+  /** Events the store listed, each found at a verified position with identical bytes. */
+  readonly eventsListed: number;
+  readonly elapsedMs: number;
+}
+
+const UNKNOWN_LOG = '(unknown log)';
+
+/** Verified positions by event id: how a listed event is matched to its leaf without refetching the log. */
+class LeafIndex {
+  private readonly origins: string[] = [];
+  private readonly byId = new Map<string, { origin: number; leafIndex: number; hash: string }>();
+  duplicate: VerifyFailure | undefined;
+
+  add(leaf: VerifiedLeaf): void {
+    const earlier = this.get(leaf.eventId);
+    if (earlier && !this.duplicate) {
+      this.duplicate = {
+        origin: leaf.origin,
+        check: 'event-id',
+        leafIndex: leaf.leafIndex,
+        eventId: leaf.eventId,
+        message: `event ${leaf.eventId} is recorded twice: at ${earlier.origin} leaf ${earlier.leafIndex} and here`,
+      };
+    }
+    let origin = this.origins.indexOf(leaf.origin);
+    if (origin < 0) origin = this.origins.push(leaf.origin) - 1;
+    this.byId.set(leaf.eventId, { origin, leafIndex: leaf.leafIndex, hash: toHex(leaf.leafHash) });
+  }
+
+  get(eventId: string): { origin: string; leafIndex: number; hash: string } | undefined {
+    const entry = this.byId.get(eventId);
+    return entry && { origin: this.origins[entry.origin]!, leafIndex: entry.leafIndex, hash: entry.hash };
+  }
+}
+
+interface Run {
+  readonly verifier: LogVerifier;
+  readonly listedSize: number;
+}
+
+export async function verifyTrail(
+  source: TrailSource,
+  options: VerifyTrailOptions = {},
+): Promise<TrailReport> {
+  const now = options.now ?? Date.now;
+  const started = now();
+  const keys = keyMap(await source.publicKeys());
+  const listed = await source.logs();
+  const known = groupByOrigin([
+    ...(options.knownCheckpoints ?? []),
+    ...(options.receipts ?? []).map((r) => r.checkpoint),
+  ]);
+  const receipts = new Map((options.receipts ?? []).map((receipt) => [receipt.eventId, receipt]));
+  const index = new LeafIndex();
+  const runs = new Map<string, Run>();
+  const total = listed.reduce((sum, log) => sum + log.size, 0);
+  let leaves = 0;
+  const report = (failure?: VerifyFailure, eventsListed = 0): TrailReport =>
+    buildReport(runs, failure, eventsListed, now() - started);
+
+  const origins = [...new Set([...listed.map((log) => log.origin), ...known.keys()])].sort();
+  for (const origin of origins) {
+    const head = listed.find((log) => log.origin === origin);
+    const verifier = new LogVerifier({
+      origin,
+      keys,
+      knownCheckpoints: [...(known.get(origin) ?? []), ...(head?.checkpoint ? [head.checkpoint] : [])],
+      receiptFor: (id) => receipts.get(id),
+      onLeaf: (leaf) => {
+        index.add(leaf);
+        options.onProgress?.({ phase: 'logs', done: ++leaves, total: Math.max(total, leaves) });
+      },
+    });
+    const run = { verifier, listedSize: head?.size ?? 0 };
+    runs.set(origin, run);
+    const failure = (await drain(source, run)) ?? index.duplicate;
+    if (failure) return report(pinToReceipt(failure, options.receipts ?? []));
+  }
+
+  const stray = strayReceipt(options.receipts ?? [], index, runs);
+  if (stray) return report(stray);
+  if (!source.events) return report();
+  const events = await checkListedEvents(source, index, runs, (done) =>
+    options.onProgress?.({ phase: 'events', done, total: Math.max(leaves, done) }),
+  );
+  return report(events.failure, events.listed);
+}
+
+/** Pushes every append from the verified head on, then checks truncation; resumable if the log grows. */
+async function drain(source: TrailSource, run: Run): Promise<VerifyFailure | undefined> {
+  for await (const append of source.appends(run.verifier.origin, run.verifier.size)) {
+    const failure = run.verifier.push(append);
+    if (failure) return failure;
+  }
+  return run.verifier.finish({ expectedMinimumSize: run.listedSize }).failure;
+}
+
+/** A truncation found through checkpoints names the first lost leaf; a held receipt can name its event. */
+function pinToReceipt(failure: VerifyFailure, receipts: readonly Receipt[]): VerifyFailure {
+  if (failure.check !== 'truncated' || failure.eventId !== undefined) return failure;
+  const lost = receipts.find(
+    (receipt) => receipt.origin === failure.origin && receipt.leafIndex === failure.leafIndex,
+  );
+  return lost ? { ...failure, eventId: lost.eventId } : failure;
+}
+
+/** A receipt for an event no verified log holds: the log lost it (rolled back) or never had it. */
+function strayReceipt(
+  receipts: readonly Receipt[],
+  index: LeafIndex,
+  runs: ReadonlyMap<string, Run>,
+): VerifyFailure | undefined {
+  const sizes = verifiedSizes(runs);
+  for (const receipt of [...receipts].sort((a, b) => a.leafIndex - b.leafIndex)) {
+    if (index.get(receipt.eventId)) continue;
+    return (
+      checkEventPosition(receipt, sizes) ?? {
+        origin: receipt.origin,
+        check: 'orphan',
+        leafIndex: receipt.leafIndex,
+        eventId: receipt.eventId,
+        message: `a receipt places event ${receipt.eventId} at leaf ${receipt.leafIndex}, which holds another event`,
+      }
+    );
+  }
+  return undefined;
+}
+
+const verifiedSizes = (runs: ReadonlyMap<string, Run>) =>
+  new Map([...runs].map(([origin, run]) => [origin, run.verifier.size]));
+
+/**
+ * Every event the store lists must be a verified leaf with the same bytes. One that is not is an orphan:
+ * typically its log's head was rolled back past it. A log that grew since it was verified is caught up first.
+ */
+async function checkListedEvents(
+  source: TrailSource,
+  index: LeafIndex,
+  runs: ReadonlyMap<string, Run>,
+  progress: (done: number) => void,
+): Promise<{ failure?: VerifyFailure; listed: number }> {
+  let listed = 0;
+  for await (const page of source.events!()) {
+    for (const record of page) {
+      progress(++listed);
+      const failure = await checkListedEvent(source, index, runs, record);
+      if (failure) return { failure, listed };
+    }
+  }
+  return { listed };
+}
+
+async function checkListedEvent(
+  source: TrailSource,
+  index: LeafIndex,
+  runs: ReadonlyMap<string, Run>,
+  record: Record<string, unknown>,
+): Promise<VerifyFailure | undefined> {
+  const eventId = typeof record.id === 'string' ? record.id : undefined;
+  if (eventId === undefined)
+    return { origin: UNKNOWN_LOG, check: 'record', message: 'the store lists an event without an id' };
+  let entry = index.get(eventId);
+  if (!entry) {
+    const placed = await place(source, runs, eventId);
+    if (placed) return placed;
+    entry = index.get(eventId);
+    if (!entry)
+      return {
+        origin: UNKNOWN_LOG,
+        check: 'orphan',
+        eventId,
+        message: `event ${eventId} is listed but no verified log holds it`,
+      };
+  }
+  let hash: string;
+  try {
+    hash = toHex(leafHash(canonicalBytes(record)));
+  } catch (error) {
+    hash = `unhashable: ${(error as Error).message}`;
+  }
+  if (hash === entry.hash) return undefined;
+  return {
+    origin: entry.origin,
+    check: 'record',
+    leafIndex: entry.leafIndex,
+    eventId,
+    message: `the store lists event ${eventId} with content that differs from verified leaf ${entry.leafIndex}`,
+  };
+}
+
+/** Asks the source where an unindexed event is; catches its log up if it grew; else names the orphan. */
+async function place(
+  source: TrailSource,
+  runs: ReadonlyMap<string, Run>,
+  eventId: string,
+): Promise<VerifyFailure | undefined> {
+  const position = source.locate
+    ? await source.locate(eventId)
+    : { unavailable: 'the source cannot place events' };
+  if ('unavailable' in position) {
+    return {
+      origin: UNKNOWN_LOG,
+      check: 'orphan',
+      eventId,
+      message: `event ${eventId} is listed but no verified log holds it, and the store cannot place it (${position.unavailable}): its log was probably rolled back`,
+    };
+  }
+  const run = runs.get(position.origin);
+  if (run && position.leafIndex >= run.verifier.size) {
+    const failure = await drain(source, run);
+    if (failure) return failure;
+  }
+  return checkEventPosition(position, verifiedSizes(runs)) ?? undefined;
+}
+
+function groupByOrigin(checkpoints: readonly SignedCheckpoint[]): Map<string, SignedCheckpoint[]> {
+  const groups = new Map<string, SignedCheckpoint[]>();
+  for (const checkpoint of checkpoints) {
+    let origin: string;
+    try {
+      origin = parseCheckpointBody(checkpoint.body).origin;
+    } catch {
+      // Malformed bodies still reach a verifier, which reports them; keyed apart so they are not lost.
+      origin = UNKNOWN_LOG;
+    }
+    groups.set(origin, [...(groups.get(origin) ?? []), checkpoint]);
+  }
+  return groups;
+}
+
+function buildReport(
+  runs: ReadonlyMap<string, Run>,
+  failure: VerifyFailure | undefined,
+  eventsListed: number,
+  elapsedMs: number,
+): TrailReport {
+  const logs = [...runs.values()].map(({ verifier }): LogReport => {
+    const state = verifier.state;
+    return {
+      origin: state.origin,
+      size: state.size,
+      appends: state.appends,
+      leaves: state.leaves,
+      signatures: state.signatures,
+      checkpoint: state.checkpoint,
+    };
+  });
+  const sum = (pick: (log: LogReport) => number) => logs.reduce((total, log) => total + pick(log), 0);
+  return {
+    ok: failure === undefined,
+    ...(failure ? { failure } : {}),
+    logs,
+    totals: {
+      logs: logs.length,
+      leaves: sum((l) => l.leaves),
+      appends: sum((l) => l.appends),
+      signatures: sum((l) => l.signatures),
+    },
+    eventsListed,
+    elapsedMs,
+  };
+}
+
+/** The API as a trail source (auditor role). */
+export function apiTrailSource(client: AuditClient): TrailSource {
+  return {
+    publicKeys: () => client.publicKeys(),
+    logs: () => client.listLogs(),
+    async *appends(origin, from) {
+      try {
+        yield* client.listAppends(origin, from);
+      } catch (error) {
+        // A log only a witness names: the API does not have it, so it holds no appends.
+        if (error instanceof AuditApiError && error.status === 404) return;
+        throw error;
+      }
+    },
+    async *events() {
+      for await (const page of client.listEvents({ limit: 100 })) yield page.events;
+    },
+    async locate(eventId) {
+      try {
+        const { receipt } = await client.getEvent(eventId);
+        return { eventId, origin: receipt.origin, leafIndex: receipt.leafIndex };
+      } catch (error) {
+        // The read API cannot rebuild a receipt whose append is gone (500 integrity_error) or find the event.
+        if (error instanceof AuditApiError && (error.status === 404 || error.code === 'integrity_error')) {
+          return { unavailable: `${error.status} ${error.code}: ${error.message}` };
+        }
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,620 @@
+import { canonicalBytes } from './canonical.ts';
+import { type Checkpoint, parseCheckpointBody, SignedCheckpoint } from './checkpoint.ts';
+import { CompactRange, equalHashes, fromHex, type Hash, leafHash, toHex } from './merkle.ts';
+import { verifyReceipt } from './receipt.ts';
+import { type PublicKeyInfo, verifyCheckpointSignature } from './signer.ts';
+import { AppendWithLeavesJson, type LeafJson } from './wire.ts';
+
+/**
+ * Streaming verification of one log, append by append, as served by `GET /v1/logs/{origin}/appends` (and
+ * stored in the archive). It holds only the running compact range, the last verified checkpoint and counters,
+ * so memory is O(log n) besides the append being checked. Every check that can pin a failure to one leaf
+ * runs before the checks that cannot (root, signature), so the first failure reported is the most precise.
+ */
+
+/** What failed. Stable names: scripts and alerts branch on them. */
+export type VerifyCheck =
+  | 'format'
+  | 'origin'
+  | 'gap'
+  | 'previous-checkpoint'
+  | 'frontier'
+  | 'missing-leaf'
+  | 'leaf-order'
+  | 'extra-leaf'
+  | 'event-id'
+  | 'record'
+  | 'leaf-hash'
+  | 'receipt'
+  | 'checkpoint-format'
+  | 'root'
+  | 'signature'
+  | 'unknown-key'
+  | 'truncated'
+  | 'fork'
+  | 'orphan';
+
+/** The first thing that does not hold, named as precisely as the evidence allows. */
+export interface VerifyFailure {
+  readonly origin: string;
+  readonly check: VerifyCheck;
+  readonly message: string;
+  readonly leafIndex?: number;
+  readonly eventId?: string;
+  /** Start of the append the failure was found in. */
+  readonly appendStart?: number;
+}
+
+/** A leaf whose append verified completely. */
+export interface VerifiedLeaf {
+  readonly origin: string;
+  readonly leafIndex: number;
+  readonly eventId: string;
+  readonly leafHash: Hash;
+}
+
+export interface LogVerifierOptions {
+  readonly origin: string;
+  /** Every public key that may have signed (by keyId); the API and the archive serve all keys ever used. */
+  readonly keys: ReadonlyMap<string, PublicKeyInfo>;
+  /**
+   * Checkpoints of this log seen elsewhere (archive, a witness, an earlier run). Each must be a checkpoint
+   * this log passes through; one beyond the verified head means the log was truncated or rolled back.
+   * Checkpoints of other origins are ignored.
+   */
+  readonly knownCheckpoints?: readonly SignedCheckpoint[];
+  /** A receipt held for an event, if any; it is checked against the leaf and its append's checkpoint. */
+  readonly receiptFor?: (eventId: string) => unknown;
+  /** Called for each leaf once its whole append verified (lets callers index verified positions). */
+  readonly onLeaf?: (leaf: VerifiedLeaf) => void;
+  /**
+   * Start from a state verified earlier instead of the empty log (the integrity monitor re-verifies recent
+   * ranges): the checkpoint's signature is checked and the frontier must fold to its root.
+   */
+  readonly trustedStart?: { readonly checkpoint: SignedCheckpoint; readonly frontier: readonly string[] };
+}
+
+export interface LogVerifierState {
+  readonly origin: string;
+  readonly size: number;
+  readonly checkpoint: SignedCheckpoint | null;
+  readonly frontier: readonly string[];
+  readonly appends: number;
+  readonly leaves: number;
+  readonly signatures: number;
+  readonly failure?: VerifyFailure;
+}
+
+export interface FinishOptions {
+  /** A size the log is known to have reached (e.g. the head the API advertised before paging began). */
+  readonly expectedMinimumSize?: number;
+  /** More known checkpoints; those older than the head can only be checked if given to the constructor. */
+  readonly knownCheckpoints?: readonly SignedCheckpoint[];
+}
+
+export interface LogVerification extends LogVerifierState {
+  /** Known checkpoints given only to `finish` that are older than the head, so could not be compared. */
+  readonly unchecked: number;
+}
+
+interface KnownCheckpoint extends Checkpoint {
+  readonly signed: SignedCheckpoint;
+}
+
+const sameCheckpoint = (a: SignedCheckpoint | null, b: SignedCheckpoint | null) =>
+  a === b ||
+  (a !== null &&
+    b !== null &&
+    a.body === b.body &&
+    a.keyId === b.keyId &&
+    a.algorithm === b.algorithm &&
+    a.signature === b.signature);
+
+const sameFrontier = (hex: readonly string[], range: CompactRange) =>
+  hex.length === range.frontier.length && hex.every((hash, i) => hash === toHex(range.frontier[i]!));
+
+export class LogVerifier {
+  readonly origin: string;
+  private range = CompactRange.empty();
+  private checkpoint: SignedCheckpoint | null = null;
+  private pending: KnownCheckpoint[] = [];
+  private failure: VerifyFailure | undefined;
+  private appends = 0;
+  private leaves = 0;
+  private signatures = 0;
+
+  constructor(private readonly options: LogVerifierOptions) {
+    this.origin = options.origin;
+    if (options.trustedStart) this.failure = this.startFrom(options.trustedStart);
+    if (!this.failure) this.failure = this.takeKnown(options.knownCheckpoints ?? []);
+  }
+
+  get size(): number {
+    return this.range.size;
+  }
+
+  get state(): LogVerifierState {
+    return {
+      origin: this.origin,
+      size: this.range.size,
+      checkpoint: this.checkpoint,
+      frontier: this.range.frontier.map(toHex),
+      appends: this.appends,
+      leaves: this.leaves,
+      signatures: this.signatures,
+      ...(this.failure ? { failure: this.failure } : {}),
+    };
+  }
+
+  /**
+   * Verifies the next append of the log (`AppendWithLeavesJson`). Returns the failure, if any; once a
+   * failure is found it is kept and later appends are not looked at, since nothing after it can be trusted.
+   */
+  push(input: unknown): VerifyFailure | undefined {
+    if (this.failure) return this.failure;
+    const failure = this.verifyAppend(input);
+    if (failure) this.failure = failure;
+    return failure;
+  }
+
+  /**
+   * Truncation and rollback: a known checkpoint beyond the verified head, or a known size never reached.
+   * Does not end the stream: more appends may be pushed afterwards (a log that grew meanwhile).
+   */
+  finish(options: FinishOptions = {}): LogVerification {
+    const result = (failure: VerifyFailure | undefined, unchecked = 0): LogVerification => ({
+      ...this.state,
+      ...(failure ? { failure } : {}),
+      unchecked,
+    });
+    if (this.failure) return result(this.failure);
+    const extra = this.admitKnown(options.knownCheckpoints ?? []);
+    if ('failure' in extra) return result(extra.failure);
+    const head = this.range.size;
+    const unchecked = extra.checkpoints.filter((c) => c.size < head).length;
+    const beyond = [...this.pending, ...extra.checkpoints.filter((c) => c.size >= head)].sort(
+      (a, b) => a.size - b.size,
+    );
+    for (const known of beyond) {
+      const failure =
+        known.size === head ? this.compareWithHead(known) : this.truncated(known.size, known.signed);
+      if (failure) return result(failure, unchecked);
+    }
+    if (options.expectedMinimumSize !== undefined && options.expectedMinimumSize > head) {
+      return result(this.truncated(options.expectedMinimumSize), unchecked);
+    }
+    return result(undefined, unchecked);
+  }
+
+  private startFrom(start: NonNullable<LogVerifierOptions['trustedStart']>): VerifyFailure | undefined {
+    const checked = this.checkSignedCheckpoint(start.checkpoint, 'trusted start');
+    if ('failure' in checked) return checked.failure;
+    let range: CompactRange;
+    try {
+      range = CompactRange.from(checked.checkpoint.size, start.frontier.map(fromHex));
+    } catch (error) {
+      return this.fail(
+        'frontier',
+        `trusted start frontier does not fit size ${checked.checkpoint.size}: ${String(error)}`,
+      );
+    }
+    if (!equalHashes(range.root(), checked.checkpoint.rootHash)) {
+      return this.fail('frontier', 'trusted start frontier does not fold to its checkpoint root');
+    }
+    this.range = range;
+    this.checkpoint = start.checkpoint;
+    return undefined;
+  }
+
+  /** Parses and signature-checks known checkpoints of this origin (a forged one proves nothing either way). */
+  private admitKnown(
+    list: readonly SignedCheckpoint[],
+  ): { checkpoints: KnownCheckpoint[] } | { failure: VerifyFailure } {
+    const checkpoints: KnownCheckpoint[] = [];
+    const seen = new Set<string>();
+    for (const signed of list) {
+      let parsed: Checkpoint;
+      try {
+        parsed = parseCheckpointBody(signed.body);
+      } catch (error) {
+        return {
+          failure: this.fail(
+            'checkpoint-format',
+            `a known checkpoint is malformed: ${(error as Error).message}`,
+          ),
+        };
+      }
+      if (parsed.origin !== this.origin || seen.has(signed.body)) continue;
+      seen.add(signed.body);
+      const checked = this.checkSignedCheckpoint(signed, `known checkpoint of size ${parsed.size}`);
+      if ('failure' in checked) return checked;
+      checkpoints.push({ ...parsed, signed });
+    }
+    return { checkpoints: checkpoints.sort((a, b) => a.size - b.size) };
+  }
+
+  private checkSignedCheckpoint(
+    signed: SignedCheckpoint,
+    what: string,
+  ): { checkpoint: Checkpoint } | { failure: VerifyFailure } {
+    if (!SignedCheckpoint.safeParse(signed).success) {
+      return { failure: this.fail('checkpoint-format', `${what} is not a signed checkpoint`) };
+    }
+    let checkpoint: Checkpoint;
+    try {
+      checkpoint = parseCheckpointBody(signed.body);
+    } catch (error) {
+      return { failure: this.fail('checkpoint-format', `${what}: ${(error as Error).message}`) };
+    }
+    if (checkpoint.origin !== this.origin) {
+      return { failure: this.fail('checkpoint-format', `${what} names log ${checkpoint.origin}`) };
+    }
+    const signature = this.verifySignature(signed, what);
+    return signature ? { failure: signature } : { checkpoint };
+  }
+
+  private verifySignature(
+    signed: SignedCheckpoint,
+    what: string,
+    at: Partial<VerifyFailure> = {},
+  ): VerifyFailure | undefined {
+    this.signatures += 1;
+    const result = verifyCheckpointSignature(signed, this.options.keys);
+    if (result.ok) return undefined;
+    const check = this.options.keys.has(signed.keyId) ? 'signature' : 'unknown-key';
+    return this.fail(check, `${what}: ${result.reason}`, at);
+  }
+
+  /** Known checkpoints at the starting head are compared now; older ones (before a trusted start) cannot be. */
+  private takeKnown(list: readonly SignedCheckpoint[]): VerifyFailure | undefined {
+    const known = this.admitKnown(list);
+    if ('failure' in known) return known.failure;
+    for (const checkpoint of known.checkpoints.filter((c) => c.size === this.range.size)) {
+      const failure = this.compareWithHead(checkpoint);
+      if (failure) return failure;
+    }
+    this.pending = known.checkpoints.filter((c) => c.size > this.range.size);
+    return undefined;
+  }
+
+  private compareWithHead(known: KnownCheckpoint): VerifyFailure | undefined {
+    if (equalHashes(known.rootHash, this.range.root())) return undefined;
+    return this.fail(
+      'fork',
+      `a known checkpoint of size ${known.size} has root ${toHex(known.rootHash)}, the verified log has ${toHex(this.range.root())} at that size: the log was rewritten (fork)`,
+    );
+  }
+
+  private truncated(size: number, signed?: SignedCheckpoint): VerifyFailure {
+    const head = this.range.size;
+    const evidence = signed
+      ? `a checkpoint of size ${size} signed by ${signed.keyId} was seen`
+      : `the log was known to reach size ${size}`;
+    return this.fail(
+      'truncated',
+      `the log ends at size ${head} but ${evidence}: leaves [${head}, ${size}) are missing (truncated or rolled back)`,
+      { leafIndex: head },
+    );
+  }
+
+  /** Checks known checkpoints the log has now passed: sizes skipped are forks, equal sizes must match. */
+  private settleKnown(previousSize: number, append: number): VerifyFailure | undefined {
+    while (this.pending[0] && this.pending[0].size <= this.range.size) {
+      const known = this.pending.shift()!;
+      if (known.size === this.range.size) {
+        const failure = this.compareWithHead(known);
+        if (failure) return { ...failure, appendStart: append };
+      } else {
+        // Pending sizes all exceed the size before this append, so this one fell inside it.
+        return this.fail(
+          'fork',
+          `a known checkpoint of size ${known.size} is not one this log signed: its appends go from ${previousSize} to ${this.range.size}`,
+          { appendStart: append },
+        );
+      }
+    }
+    return undefined;
+  }
+
+  private fail(
+    check: VerifyCheck,
+    message: string,
+    at: Partial<Omit<VerifyFailure, 'check' | 'message'>> = {},
+  ): VerifyFailure {
+    return { origin: this.origin, check, message, ...at };
+  }
+
+  private verifyAppend(input: unknown): VerifyFailure | undefined {
+    if (!AppendWithLeavesJson.safeParse(input).success) {
+      const start = (input as { start?: unknown } | null)?.start;
+      return this.fail(
+        'format',
+        'append is not in the expected JSON shape',
+        typeof start === 'number' ? { appendStart: start } : {},
+      );
+    }
+    // Checks use the input itself, not zod's copy, so a record is hashed exactly as it was served.
+    const append = input as AppendWithLeavesJson;
+    const at = { appendStart: append.start };
+    const structural = this.checkPosition(append);
+    if (structural) return structural;
+    const leaves = this.checkLeaves(append);
+    if ('failure' in leaves) return leaves.failure;
+    const next = this.range.clone();
+    for (const hash of leaves.hashes) next.append(hash);
+    const sealed = this.checkCheckpoint(append, next);
+    if (sealed) return sealed;
+    if (!sameFrontier(append.frontier, next)) {
+      return this.fail(
+        'frontier',
+        `stored frontier after append ${append.start} is not the recomputed one`,
+        at,
+      );
+    }
+    const previousSize = this.range.size;
+    this.range = next;
+    this.checkpoint = append.checkpoint;
+    this.appends += 1;
+    this.leaves += leaves.hashes.length;
+    leaves.hashes.forEach((hash, i) => {
+      this.options.onLeaf?.({
+        origin: this.origin,
+        leafIndex: append.start + i,
+        eventId: append.eventIds[i]!,
+        leafHash: hash,
+      });
+    });
+    return this.settleKnown(previousSize, append.start);
+  }
+
+  /** The append sits exactly at the head and extends the last verified checkpoint and frontier. */
+  private checkPosition(append: AppendWithLeavesJson): VerifyFailure | undefined {
+    const size = this.range.size;
+    const at = { appendStart: append.start };
+    if (append.origin !== this.origin)
+      return this.fail('origin', `append ${append.start} belongs to log ${append.origin}`, at);
+    if (append.start > size) {
+      return this.fail(
+        'gap',
+        `leaves [${size}, ${append.start}) are missing: the next append starts at ${append.start}`,
+        {
+          ...at,
+          leafIndex: size,
+        },
+      );
+    }
+    if (append.start < size) {
+      return this.fail(
+        'gap',
+        `append ${append.start} overlaps the ${size} leaves already verified (repeated or reordered)`,
+        {
+          ...at,
+          leafIndex: append.start,
+        },
+      );
+    }
+    if (append.size <= append.start)
+      return this.fail('format', `append ${append.start} claims size ${append.size}`, at);
+    if (append.eventIds.length !== append.size - append.start) {
+      return this.fail(
+        'event-id',
+        `append ${append.start} lists ${append.eventIds.length} event ids for ${append.size - append.start} leaves`,
+        at,
+      );
+    }
+    if (!sameCheckpoint(append.previous, this.checkpoint)) {
+      const expected = this.checkpoint ? 'the last verified checkpoint' : 'none (the log starts here)';
+      return this.fail(
+        'previous-checkpoint',
+        `append ${append.start} says it extends another checkpoint than ${expected}`,
+        at,
+      );
+    }
+    if (!sameFrontier(append.previousFrontier, this.range)) {
+      return this.fail(
+        'frontier',
+        `append ${append.start} extends a frontier that is not the verified one`,
+        at,
+      );
+    }
+    return undefined;
+  }
+
+  /** Leaves are exactly [start, size) in order; each record is the event named and hashes to its leaf. */
+  private checkLeaves(append: AppendWithLeavesJson): { hashes: Hash[] } | { failure: VerifyFailure } {
+    const hashes: Hash[] = [];
+    for (let offset = 0; offset < append.eventIds.length; offset++) {
+      const leafIndex = append.start + offset;
+      const eventId = append.eventIds[offset]!;
+      const at = { appendStart: append.start, leafIndex, eventId };
+      const leaf = append.leaves[offset];
+      if (leaf?.leafIndex !== leafIndex) {
+        const elsewhere = append.leaves.some((other) => other.leafIndex === leafIndex);
+        return elsewhere
+          ? { failure: this.fail('leaf-order', `leaf ${leafIndex} is served out of order`, at) }
+          : { failure: this.fail('missing-leaf', `leaf ${leafIndex} (event ${eventId}) is missing`, at) };
+      }
+      const checked = this.checkLeaf(leaf, eventId, at);
+      if ('failure' in checked) return checked;
+      const receipt = this.checkReceipt(append, leaf, checked.hash, at);
+      if (receipt) return { failure: receipt };
+      hashes.push(checked.hash);
+    }
+    const extra = append.leaves[append.eventIds.length];
+    if (extra) {
+      return {
+        failure: this.fail(
+          'extra-leaf',
+          `append ${append.start} serves a leaf ${extra.leafIndex} beyond its size ${append.size}`,
+          {
+            appendStart: append.start,
+            leafIndex: extra.leafIndex,
+            eventId: extra.eventId,
+          },
+        ),
+      };
+    }
+    return { hashes };
+  }
+
+  private checkLeaf(
+    leaf: LeafJson,
+    eventId: string,
+    at: Partial<VerifyFailure>,
+  ): { hash: Hash } | { failure: VerifyFailure } {
+    if (leaf.eventId !== eventId) {
+      return {
+        failure: this.fail(
+          'event-id',
+          `leaf ${at.leafIndex} holds event ${leaf.eventId}, the append lists ${eventId}`,
+          at,
+        ),
+      };
+    }
+    if (leaf.record.id !== eventId) {
+      return {
+        failure: this.fail(
+          'event-id',
+          `leaf ${at.leafIndex} holds a record with id ${String(leaf.record.id)}`,
+          at,
+        ),
+      };
+    }
+    let hash: Hash;
+    try {
+      hash = leafHash(canonicalBytes(leaf.record));
+    } catch (error) {
+      return {
+        failure: this.fail(
+          'record',
+          `record of leaf ${at.leafIndex} has no canonical form: ${(error as Error).message}`,
+          at,
+        ),
+      };
+    }
+    if (leaf.leafHash !== undefined && leaf.leafHash !== toHex(hash)) {
+      return {
+        failure: this.fail(
+          'leaf-hash',
+          `record of leaf ${at.leafIndex} hashes to ${toHex(hash)}, its stored leaf hash is ${leaf.leafHash}: the record changed after it was appended`,
+          at,
+        ),
+      };
+    }
+    return { hash };
+  }
+
+  private checkReceipt(
+    append: AppendWithLeavesJson,
+    leaf: LeafJson,
+    hash: Hash,
+    at: Partial<VerifyFailure>,
+  ): VerifyFailure | undefined {
+    const receipt = this.options.receiptFor?.(leaf.eventId);
+    if (receipt === undefined) return undefined;
+    const verdict = verifyReceipt(leaf.record, receipt, this.options.keys);
+    if (!verdict.ok)
+      return this.fail(
+        'receipt',
+        `receipt of leaf ${at.leafIndex} fails (${verdict.check}): ${verdict.reason}`,
+        at,
+      );
+    const held = receipt as {
+      leafIndex: number;
+      origin: string;
+      leafHash: string;
+      checkpoint: SignedCheckpoint;
+    };
+    if (held.origin !== this.origin || held.leafIndex !== at.leafIndex || held.leafHash !== toHex(hash)) {
+      return this.fail(
+        'receipt',
+        `receipt places event ${leaf.eventId} at ${held.origin} leaf ${held.leafIndex}`,
+        at,
+      );
+    }
+    if (held.checkpoint.body !== append.checkpoint.body) {
+      return this.fail(
+        'receipt',
+        `receipt of leaf ${at.leafIndex} is under a checkpoint the log did not sign at append ${append.start} (fork)`,
+        at,
+      );
+    }
+    return undefined;
+  }
+
+  /** The checkpoint names this log and the new size, commits to the recomputed root, and is signed. */
+  private checkCheckpoint(append: AppendWithLeavesJson, next: CompactRange): VerifyFailure | undefined {
+    const at = { appendStart: append.start };
+    let body: Checkpoint;
+    try {
+      body = parseCheckpointBody(append.checkpoint.body);
+    } catch (error) {
+      return this.fail(
+        'checkpoint-format',
+        `checkpoint of append ${append.start}: ${(error as Error).message}`,
+        at,
+      );
+    }
+    if (body.origin !== this.origin || body.size !== append.size) {
+      return this.fail(
+        'checkpoint-format',
+        `checkpoint of append ${append.start} is for ${body.origin} size ${body.size}`,
+        at,
+      );
+    }
+    if (!equalHashes(body.rootHash, next.root())) {
+      return this.fail(
+        'root',
+        `records of append ${append.start} give root ${toHex(next.root())}, its checkpoint signs ${toHex(body.rootHash)}`,
+        at,
+      );
+    }
+    return this.verifySignature(append.checkpoint, `checkpoint of append ${append.start}`, at);
+  }
+}
+
+/** Where an event says it is (from its receipt, or its stored position). */
+export interface EventPosition {
+  readonly eventId: string;
+  readonly origin: string;
+  readonly leafIndex: number;
+}
+
+/**
+ * An event claiming a position its log's verified part does not have is an orphan: its log was rolled back
+ * past it, or the event was planted. `verifiedSizes` maps each verified origin to its verified size.
+ */
+export function checkEventPosition(
+  claim: EventPosition,
+  verifiedSizes: ReadonlyMap<string, number>,
+): VerifyFailure | undefined {
+  const size = verifiedSizes.get(claim.origin);
+  const at = { leafIndex: claim.leafIndex, eventId: claim.eventId };
+  if (size === undefined) {
+    return {
+      origin: claim.origin,
+      check: 'orphan',
+      message: `event ${claim.eventId} names log ${claim.origin}, which was not verified`,
+      ...at,
+    };
+  }
+  if (claim.leafIndex >= size) {
+    return {
+      origin: claim.origin,
+      check: 'orphan',
+      message: `event ${claim.eventId} claims leaf ${claim.leafIndex} but the verified log has ${size} leaves (head rolled back or event planted)`,
+      ...at,
+    };
+  }
+  return undefined;
+}
+
+/** One line for people: where and what. */
+export function describeFailure(failure: VerifyFailure): string {
+  const where = [
+    `log ${failure.origin}`,
+    failure.leafIndex !== undefined ? `leaf ${failure.leafIndex}` : undefined,
+    failure.eventId !== undefined ? `event ${failure.eventId}` : undefined,
+  ].filter((part) => part !== undefined);
+  return `${failure.check}: ${where.join(', ')}: ${failure.message}`;
+}
