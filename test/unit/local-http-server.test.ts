@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { API_ROUTES } from '#core/api-routes.ts';
@@ -215,6 +216,23 @@ describe('rejections before the handler', () => {
     });
     expect(response.status).toBe(413);
     expect(response.json()).toMatchObject({ error: { code: 'payload_too_large' } });
+  });
+});
+
+describe('a chunked body over the limit', () => {
+  it('rejects it with 413 once the bytes read pass the limit', async () => {
+    const { hostname, port } = new URL(server.url);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest({ method: 'POST', hostname, port, path: '/v1/events' }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.write('x'.repeat(800)); // no Content-Length: Node sends it chunked
+      req.end('y'.repeat(800));
+    });
+    expect(status).toBe(413);
+    expect(seen).toEqual([]);
   });
 });
 
