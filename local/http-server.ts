@@ -98,57 +98,64 @@ async function handleRequest(
 ): Promise<void> {
   const requestId = randomUUID();
   const receivedAt = Date.now();
-  const send = (reply: ErrorReply) => sendError(res, requestId, reply);
-  const body = await readBody(req, options.maxBodyBytes ?? MAX_BODY_BYTES);
+  const limit = options.maxBodyBytes ?? MAX_BODY_BYTES;
+  const body = await readBody(req, limit);
   if (body === 'too_large') {
-    return send({
-      status: 413,
-      code: 'payload_too_large',
-      message: 'Request Too Long: the body exceeds 10 MB',
-    });
+    const message = `Request Too Long: the body exceeds ${limit} bytes`;
+    return sendError(res, requestId, { status: 413, code: 'payload_too_large', message });
   }
+  const admitted = admit(req, body, options);
+  if ('status' in admitted) return sendError(res, requestId, admitted);
+  const event = buildProxyEvent({
+    req,
+    body,
+    route: admitted.route,
+    pathParameters: admitted.pathParameters,
+    requestId,
+    receivedAt,
+    credential: admitted.credential,
+    stage: options.stage ?? 'local',
+  });
+  await invoke(res, event, admitted.route.target, options, requestId);
+}
+
+type Admitted = Extract<RouteMatch, { kind: 'found' }> & { readonly credential: LocalCredential };
+
+/** API Gateway's checks before the integration, in its order: signature, route, then the IAM policy. */
+function admit(req: IncomingMessage, body: Buffer, options: HttpServerOptions): ErrorReply | Admitted {
   const url = req.url ?? '/';
+  const method = req.method ?? 'GET';
   const auth = verifySigV4(
-    { method: req.method ?? 'GET', url, rawHeaders: req.rawHeaders, body },
+    { method, url, rawHeaders: req.rawHeaders, body },
     { region: options.region, lookup: (id) => options.credentials.find((c) => c.accessKeyId === id) },
   );
   if (!auth.ok) {
     const { code, message, errorType } = auth.failure;
-    return send({ status: 403, code, message, headers: { 'x-amzn-ErrorType': errorType } });
+    return { status: 403, code, message, headers: { 'x-amzn-ErrorType': errorType } };
   }
-  const match = matchRoute(options.routes ?? API_ROUTES, req.method ?? 'GET', url.split('?')[0]!);
-  if (match.kind === 'not_found')
-    return send({ status: 404, code: 'not_found', message: `No route for ${url}` });
+  const match = matchRoute(options.routes ?? API_ROUTES, method, url.split('?')[0]!);
+  if (match.kind === 'not_found') return { status: 404, code: 'not_found', message: `No route for ${url}` };
   if (match.kind === 'method_not_allowed') {
-    return send({
+    const allowed = match.allowed.join(', ');
+    return {
       status: 405,
       code: 'method_not_allowed',
-      message: `${req.method} is not allowed here; allowed: ${match.allowed.join(', ')}`,
-      headers: { allow: match.allowed.join(', ') },
-    });
+      message: `${method} is not allowed here; allowed: ${allowed}`,
+      headers: { allow: allowed },
+    };
   }
   const { principal } = auth.credential;
   if (!match.route.roles.includes(principal.role)) {
     // What IAM answers when the role's policy lacks execute-api:Invoke on this route.
     const resource = executeApiArn(options, match.route);
-    return send({
+    return {
       status: 403,
       code: 'access_denied',
       message: `User: ${principal.sessionArn} is not authorized to perform: execute-api:Invoke on resource: ${resource}`,
       headers: { 'x-amzn-ErrorType': 'AccessDeniedException' },
-    });
+    };
   }
-  const event = buildProxyEvent({
-    req,
-    body,
-    route: match.route,
-    pathParameters: match.pathParameters,
-    requestId,
-    receivedAt,
-    credential: auth.credential,
-    stage: options.stage ?? 'local',
-  });
-  await invoke(res, event, match.route.target, options, requestId);
+  return { ...match, credential: auth.credential };
 }
 
 function executeApiArn(options: HttpServerOptions, route: ApiRoute): string {
