@@ -1,5 +1,6 @@
 import { aws_logs as logs } from 'aws-cdk-lib';
 import { z } from 'zod';
+import { AlertRule, buildAlertRules, DEFAULT_PRODUCTION_ENVIRONMENTS } from '#core/alert-rules.ts';
 import { TenantsConfig } from '#core/tenancy.ts';
 
 /**
@@ -13,10 +14,21 @@ export const DEFAULTS = {
     tracing: false,
     executionLogLevel: 'OFF',
   },
-  archive: { objectLockMode: 'COMPLIANCE', objectLockRetentionDays: 365, coldStorageAfterDays: 90 },
+  archive: {
+    objectLockMode: 'COMPLIANCE',
+    objectLockRetentionDays: 365,
+    coldStorageAfterDays: 90,
+    accessLogExpirationDays: 365,
+  },
   ledger: { hotRetentionDays: 90 },
-  alerts: { breakGlassActors: [] as string[], emailRecipients: [] as string[] },
-  athena: { bytesScannedCutoff: 1024 ** 3 },
+  alerts: {
+    breakGlassActors: [] as string[],
+    emailRecipients: [] as string[],
+    productionEnvironments: [...DEFAULT_PRODUCTION_ENVIRONMENTS] as string[],
+    extraRules: [] as AlertRule[],
+  },
+  athena: { bytesScannedCutoff: 1024 ** 3, resultsExpirationDays: 30 },
+  monitor: { intervalMinutes: 15 },
   logRetentionDays: 365,
 } as const;
 
@@ -65,8 +77,10 @@ const ArchiveConfig = z.strictObject({
   objectLockMode: z.literal('COMPLIANCE').default(DEFAULTS.archive.objectLockMode),
   /** Days each archived object is locked against deletion and overwrite. */
   objectLockRetentionDays: days('objectLockRetentionDays').default(DEFAULTS.archive.objectLockRetentionDays),
-  /** Days after which archived objects move to a colder storage class. */
+  /** Days after which archived objects move to a colder storage class (Glacier Instant Retrieval). */
   coldStorageAfterDays: days('coldStorageAfterDays').default(DEFAULTS.archive.coldStorageAfterDays),
+  /** Days the archive's server access logs (who read or wrote which object) are kept. */
+  accessLogExpirationDays: days('accessLogExpirationDays').default(DEFAULTS.archive.accessLogExpirationDays),
 });
 
 const LedgerConfig = z.strictObject({
@@ -79,6 +93,13 @@ const AlertsConfig = z.strictObject({
   breakGlassActors: z.array(z.string().min(1).max(256)).default([...DEFAULTS.alerts.breakGlassActors]),
   /** Email addresses subscribed to alerts. */
   emailRecipients: z.array(z.email()).default([...DEFAULTS.alerts.emailRecipients]),
+  /** `source.environment` values that count as production for the production-* rules (case-insensitive). */
+  productionEnvironments: z
+    .array(z.string().min(1).max(64))
+    .min(1)
+    .default([...DEFAULTS.alerts.productionEnvironments]),
+  /** More alert rules (name, description, severity, EventBridge pattern over the audit bus entries). */
+  extraRules: z.array(AlertRule).default([...DEFAULTS.alerts.extraRules]),
 });
 
 const AthenaConfig = z.strictObject({
@@ -88,6 +109,13 @@ const AthenaConfig = z.strictObject({
     .int()
     .min(ATHENA_MIN_CUTOFF, `must be at least ${ATHENA_MIN_CUTOFF} bytes (Athena's minimum)`)
     .default(DEFAULTS.athena.bytesScannedCutoff),
+  /** Days Athena query results are kept in the results bucket. */
+  resultsExpirationDays: days('resultsExpirationDays').default(DEFAULTS.athena.resultsExpirationDays),
+});
+
+const MonitorConfig = z.strictObject({
+  /** Minutes between integrity monitor runs. */
+  intervalMinutes: z.number().int().min(5).max(1440).default(DEFAULTS.monitor.intervalMinutes),
 });
 
 const EnvConfig = z.strictObject({
@@ -126,6 +154,7 @@ export const StageConfig = TenantsConfig.safeExtend({
   ledger: LedgerConfig.prefault({}),
   alerts: AlertsConfig.prefault({}),
   athena: AthenaConfig.prefault({}),
+  monitor: MonitorConfig.prefault({}),
   /** Retention of the functions' and the API's CloudWatch log groups (a CloudWatch Logs retention value). */
   logRetentionDays: z
     .number()
@@ -141,6 +170,11 @@ export const StageConfig = TenantsConfig.safeExtend({
       message: `must not exceed archive.objectLockRetentionDays (${config.archive.objectLockRetentionDays}): the locked archive is what the hot copy is verified against`,
     });
   }
+  try {
+    buildAlertRules(alertRulesConfig(config));
+  } catch (error) {
+    ctx.addIssue({ code: 'custom', path: ['alerts', 'extraRules'], message: (error as Error).message });
+  }
   const tenantsJson = Buffer.byteLength(tenantsEnvironmentValue(config));
   if (tenantsJson > MAX_TENANTS_JSON_BYTES) {
     ctx.addIssue({
@@ -155,6 +189,12 @@ export const StageConfig = TenantsConfig.safeExtend({
 export type StageConfig = z.infer<typeof StageConfig>;
 /** What a stage file may write: every field with a default is optional. */
 export type StageConfigInput = z.input<typeof StageConfig>;
+
+/** What the alert catalogue (`buildAlertRules`) is built from. */
+export function alertRulesConfig(config: Pick<StageConfig, 'alerts'>) {
+  const { breakGlassActors, productionEnvironments, extraRules } = config.alerts;
+  return { breakGlassActors, productionEnvironments, extraRules };
+}
 
 /** The TENANTS_CONFIG environment value: exactly the domain's `TenantsConfig` JSON. */
 export function tenantsEnvironmentValue(config: Pick<StageConfig, 'tenants'>): string {

@@ -11,31 +11,26 @@ import {
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 import { API_ROUTES, type ApiRoute } from '#core/api-routes.ts';
+import { eventBatchGatewayModel } from '#core/openapi.ts';
 import { LIMITS } from '#core/schema.ts';
 
-/** Most events one POST may carry (the core's limit: one DynamoDB transaction per request). */
+/**
+ * Most events one POST may carry (the core's limit: one DynamoDB transaction per request). Enforced by the
+ * ingest handler (413 `too_large`), not by API Gateway.
+ */
 export const MAX_EVENTS_PER_REQUEST = LIMITS.maxBatchEvents;
 
 /**
- * Body shape API Gateway checks before the ingest function runs. Deliberately structural only: the
- * handler validates each event and answers `invalid_event` with per-field issues (the API contract),
- * which a gateway-level rejection could not. `eventBatchGatewayModel()` from `#core/openapi.ts` is the
- * full model if you prefer rejecting invalid events before they reach Lambda.
+ * Body shape API Gateway checks before the ingest function runs: `eventBatchGatewayModel()` from
+ * `#core/openapi.ts`, the envelope only (an object with a non-empty `events` array of objects, no other
+ * field, no maxItems). Everything else is the handler's: each event is validated there so that a bad event
+ * gets `invalid_event` with its index and path, and a batch over MAX_EVENTS_PER_REQUEST gets 413, answers a
+ * gateway 400 could not give.
  */
 export const EVENTS_REQUEST_SCHEMA: apigw.JsonSchema = {
   schema: apigw.JsonSchemaVersion.DRAFT4,
   title: 'EventsRequest',
-  type: apigw.JsonSchemaType.OBJECT,
-  required: ['events'],
-  additionalProperties: false,
-  properties: {
-    events: {
-      type: apigw.JsonSchemaType.ARRAY,
-      minItems: 1,
-      maxItems: MAX_EVENTS_PER_REQUEST,
-      items: { type: apigw.JsonSchemaType.OBJECT },
-    },
-  },
+  ...(eventBatchGatewayModel() as apigw.JsonSchema),
 };
 
 /** Gateway-generated errors, as `{"error":{"code","message"}}` with stable codes. */
@@ -94,7 +89,7 @@ export interface AuditApiProps {
   readonly accessLogRetention?: logs.RetentionDays;
   /**
    * JSON schema (draft 4) of the POST /v1/events body.
-   * @default EVENTS_REQUEST_SCHEMA - `events`: an array of 1 to 98 objects
+   * @default EVENTS_REQUEST_SCHEMA - the envelope only: `events`, a non-empty array of objects
    */
   readonly eventsRequestSchema?: apigw.JsonSchema;
 }
@@ -118,7 +113,7 @@ export class AuditApi extends Construct {
   readonly api: apigw.RestApi;
   readonly accessLogGroup: logs.LogGroup;
   readonly stageName: string;
-  /** Fires on any 5XX from the API in a 5-minute period. No action yet: the monitor adds one. */
+  /** Fires on any 5XX from the API in a 5-minute period. */
   readonly serverErrorsAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, id: string, props: AuditApiProps) {

@@ -41,10 +41,16 @@ export interface AuditFunctionProps {
    */
   readonly memorySize?: number;
   /**
-   * Timeout; API Gateway gives up at 29 s.
+   * Timeout: at most 29 s for `trigger: 'api'` (API Gateway gives up then), at most 15 minutes otherwise.
    * @default 10 seconds
    */
   readonly timeout?: Duration;
+  /**
+   * What invokes the function: `'api'` (API Gateway, caps the timeout at 29 s) or `'event'` (a stream,
+   * a schedule: Lambda's own 15-minute limit).
+   * @default 'api'
+   */
+  readonly trigger?: 'api' | 'event';
   /**
    * Retention of the function's log group.
    * @default logs.RetentionDays.ONE_YEAR
@@ -66,6 +72,7 @@ const DEFAULT_PROPS = {
   metricsNamespace: 'AuditTrail',
   memorySize: 1024,
   timeout: Duration.seconds(10),
+  trigger: 'api',
   logRetention: logs.RetentionDays.ONE_YEAR,
   tracing: false,
   environment: {},
@@ -81,8 +88,12 @@ export class AuditFunction extends Construct implements IBindableFunction {
   readonly function: nodejs.NodejsFunction;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
-  /** Fires when any invocation fails in a 5-minute period. No action yet: the monitor adds one. */
+  /** Fires when any invocation fails in a 5-minute period. */
   readonly errorsAlarm: cloudwatch.Alarm;
+  /** Namespace of the function's Powertools metrics. */
+  readonly metricsNamespace: string;
+  /** Powertools service name: the `service` dimension of its metrics. */
+  readonly serviceName: string;
 
   constructor(scope: Construct, id: string, props: AuditFunctionProps) {
     super(scope, id);
@@ -90,9 +101,14 @@ export class AuditFunction extends Construct implements IBindableFunction {
     if (!Number.isInteger(p.memorySize) || p.memorySize < 128 || p.memorySize > 10_240) {
       throw new Error(`memorySize must be a whole number of MB from 128 to 10240, got ${p.memorySize}`);
     }
-    if (p.timeout.toSeconds() < 1 || p.timeout.toSeconds() > 29) {
+    if (p.trigger === 'api' && (p.timeout.toSeconds() < 1 || p.timeout.toSeconds() > 29)) {
       throw new Error(`timeout must be 1 to 29 seconds (API Gateway's limit), got ${p.timeout.toSeconds()}`);
     }
+    if (p.timeout.toSeconds() < 1 || p.timeout.toSeconds() > 900) {
+      throw new Error(`timeout must be 1 to 900 seconds (Lambda's limit), got ${p.timeout.toSeconds()}`);
+    }
+    this.metricsNamespace = p.metricsNamespace;
+    this.serviceName = p.serviceName;
 
     this.logGroup = new logs.LogGroup(this, 'Logs', {
       retention: p.logRetention,
@@ -145,15 +161,33 @@ export class AuditFunction extends Construct implements IBindableFunction {
       });
     }
 
-    this.errorsAlarm = this.function
-      .metricErrors({ period: Duration.minutes(5), statistic: 'Sum' })
-      .createAlarm(this, 'ErrorsAlarm', {
-        alarmDescription: `audit-trail ${p.serviceName}: invocations failed`,
-        threshold: 1,
-        evaluationPeriods: 1,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      });
+    this.errorsAlarm = this.metricErrors().createAlarm(this, 'ErrorsAlarm', {
+      alarmDescription: `audit-trail ${p.serviceName}: invocations failed`,
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+  }
+
+  /**
+   * A metric the handler emits with Powertools Metrics (namespace POWERTOOLS_METRICS_NAMESPACE, dimension
+   * `service` = POWERTOOLS_SERVICE_NAME), e.g. `metric('eventsAccepted')`. Sum over 5 minutes by default.
+   */
+  metric(metricName: string, props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: this.metricsNamespace,
+      metricName,
+      dimensionsMap: { service: this.serviceName },
+      statistic: 'Sum',
+      period: Duration.minutes(5),
+      ...props,
+    });
+  }
+
+  /** AWS/Lambda Errors of the function (sum over 5 minutes): what `errorsAlarm` watches. */
+  metricErrors(props: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
+    return this.function.metricErrors({ period: Duration.minutes(5), statistic: 'Sum', ...props });
   }
 
   get grantPrincipal(): iam.IPrincipal {

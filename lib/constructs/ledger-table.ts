@@ -50,6 +50,17 @@ export const APPEND_TABLE_ACTIONS = [
 /** What the read API needs: item reads on the table, queries on the table and its indexes. Never Scan. */
 export const READ_ITEM_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem'] as const;
 export const READ_QUERY_ACTIONS = ['dynamodb:Query'] as const;
+/** What the archiver needs to start a record's hot-retention clock (SET expiresAt): nothing else. */
+export const SET_EXPIRY_ACTIONS = ['dynamodb:UpdateItem'] as const;
+/** What the integrity monitor reads: log heads and appends (Query), events and appends by key. No indexes. */
+export const READ_LOG_ACTIONS = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'] as const;
+/** What a Lambda event source mapping needs on the table's stream. */
+export const STREAM_READ_ACTIONS = [
+  'dynamodb:DescribeStream',
+  'dynamodb:GetRecords',
+  'dynamodb:GetShardIterator',
+  'dynamodb:ListStreams',
+] as const;
 /** KMS actions DynamoDB performs with the caller's credentials on a customer-managed table key. */
 export const TABLE_KEY_READ_ACTIONS = ['kms:Decrypt', 'kms:DescribeKey'] as const;
 export const TABLE_KEY_WRITE_ACTIONS = [
@@ -162,10 +173,59 @@ export class LedgerTable extends Construct {
       .combine(this.grantKey(grantee, TABLE_KEY_READ_ACTIONS));
   }
 
-  /** Sets LEDGER_TABLE_NAME on the function and grants `append` or `read` access. */
-  bindTo(fn: IBindableFunction, access: 'append' | 'read'): iam.Grant {
+  /**
+   * Exactly dynamodb:UpdateItem on the table (and the table key via DynamoDB): the archiver sets the TTL
+   * of event records it has archived. Cannot create (PutItem), delete or read records.
+   */
+  grantSetExpiry(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: [...SET_EXPIRY_ACTIONS],
+      resourceArns: [this.tableArn],
+    }).combine(this.grantKey(grantee, TABLE_KEY_WRITE_ACTIONS));
+  }
+
+  /**
+   * What the integrity monitor needs: GetItem, BatchGetItem and Query on the table only (log heads,
+   * appends, events, keys), never an index, never a write; decrypt via DynamoDB.
+   */
+  grantReadLog(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: [...READ_LOG_ACTIONS],
+      resourceArns: [this.tableArn],
+    }).combine(this.grantKey(grantee, TABLE_KEY_READ_ACTIONS));
+  }
+
+  /**
+   * Reading the table's stream, as a Lambda event source mapping does with the function's role:
+   * DescribeStream, GetRecords, GetShardIterator and ListStreams on this stream's ARN only, and decrypt
+   * via DynamoDB (the stream is encrypted with the table key).
+   */
+  grantStreamRead(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: [...STREAM_READ_ACTIONS],
+      resourceArns: [this.tableStreamArn],
+    }).combine(this.grantKey(grantee, TABLE_KEY_READ_ACTIONS));
+  }
+
+  /**
+   * Sets LEDGER_TABLE_NAME on the function and grants one kind of access: `append` (ingest), `read`
+   * (query API), `readLog` (integrity monitor) or `setExpiry` (archiver).
+   */
+  bindTo(fn: IBindableFunction, access: 'append' | 'read' | 'readLog' | 'setExpiry'): iam.Grant {
     fn.addEnvironment(ENV.ledgerTable, this.tableName);
-    return access === 'append' ? this.grantAppend(fn) : this.grantReadEvents(fn);
+    switch (access) {
+      case 'append':
+        return this.grantAppend(fn);
+      case 'read':
+        return this.grantReadEvents(fn);
+      case 'readLog':
+        return this.grantReadLog(fn);
+      case 'setExpiry':
+        return this.grantSetExpiry(fn);
+    }
   }
 
   /** The table key, usable only through DynamoDB (kms:ViaService), never directly. */

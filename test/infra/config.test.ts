@@ -33,6 +33,7 @@ describe('stage config', () => {
       objectLockMode: 'COMPLIANCE',
       objectLockRetentionDays: 365,
       coldStorageAfterDays: 90,
+      accessLogExpirationDays: 365,
     });
     expect(config.ledger.hotRetentionDays).toBe(90);
     expect(config.api).toEqual({
@@ -40,8 +41,17 @@ describe('stage config', () => {
       tracing: false,
       executionLogLevel: 'OFF',
     });
-    expect(config.alerts).toEqual({ breakGlassActors: [], emailRecipients: [] });
-    expect(config.athena.bytesScannedCutoff).toBe(DEFAULTS.athena.bytesScannedCutoff);
+    expect(config.alerts).toEqual({
+      breakGlassActors: [],
+      emailRecipients: [],
+      productionEnvironments: ['prod', 'production'],
+      extraRules: [],
+    });
+    expect(config.athena).toEqual({
+      bytesScannedCutoff: DEFAULTS.athena.bytesScannedCutoff,
+      resultsExpirationDays: 30,
+    });
+    expect(config.monitor).toEqual({ intervalMinutes: 15 });
     expect(config.logRetentionDays).toBe(365);
     expect(config.env).toBeUndefined();
     expect(config.tenants).toEqual([
@@ -134,6 +144,48 @@ describe('stage config', () => {
       'rejects an invalid alert email',
       { alerts: { emailRecipients: ['security'] } },
       'alerts.emailRecipients[0]: Invalid email',
+    ],
+    [
+      'rejects an extra alert rule named like a catalogue rule',
+      {
+        alerts: {
+          extraRules: [
+            {
+              name: 'policy-change',
+              description: 'again',
+              severity: 'low',
+              pattern: { source: ['audit-trail'] },
+            },
+          ],
+        },
+      },
+      'alerts.extraRules: alert rule policy-change is defined twice',
+    ],
+    [
+      'rejects an extra alert rule whose pattern EventBridge would not accept',
+      {
+        alerts: {
+          extraRules: [
+            { name: 'odd', description: 'odd', severity: 'low', pattern: { source: 'audit-trail' } },
+          ],
+        },
+      },
+      'alerts.extraRules[0].pattern: not a supported event pattern',
+    ],
+    [
+      'rejects an empty list of production environments',
+      { alerts: { productionEnvironments: [] } },
+      'alerts.productionEnvironments: Too small',
+    ],
+    [
+      'rejects a monitor interval under 5 minutes',
+      { monitor: { intervalMinutes: 1 } },
+      'monitor.intervalMinutes: Too small',
+    ],
+    [
+      'rejects a results expiry of zero days',
+      { athena: { resultsExpirationDays: 0 } },
+      'athena.resultsExpirationDays: Too small',
     ],
     [
       'rejects a log retention CloudWatch does not offer',

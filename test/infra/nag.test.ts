@@ -6,12 +6,16 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { addAuditTrail } from '../../lib/audit-trail.ts';
+import { ArchiveBucket } from '../../lib/constructs/archive-bucket.ts';
 import { acknowledgeWildcardResources, applyNagChecks } from '../../lib/nag.ts';
 import { devConfig, newApp } from './support.ts';
 
-/** Builds the app exactly as bin/app.ts does (stacks + nag plugin) and synthesizes it. */
+/**
+ * Builds the app exactly as bin/app.ts does (stacks + nag plugin) and synthesizes it. Function code is
+ * not bundled: nag checks resources, never code.
+ */
 function synthWithNag(config = devConfig()) {
-  const app = newApp();
+  const app = newApp({ bundle: false });
   const stacks = addAuditTrail(app, { name: 'dev', config });
   applyNagChecks(app);
   const assembly = app.synth(); // throws the validation report on any unacknowledged finding
@@ -90,7 +94,61 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions-APIG6',
       'AwsSolutions-COG4',
       'AwsSolutions-IAM5',
+      'AwsSolutions-S1',
     ]);
+  });
+
+  it('acknowledges AwsSolutions-S1 only on the access log bucket, the one bucket that cannot log to another', () => {
+    const s1 = acknowledgements(dev.app).filter((a) => a.id === 'AwsSolutions-S1');
+    expect([...new Set(s1.map((a) => a.path))]).toEqual(['AuditTrail-dev-Stateful/Archive/AccessLogs']);
+  });
+
+  it('acknowledges wildcard archive resources only as the exact object prefixes each function writes or reads', () => {
+    const iam5 = acknowledgements(dev.app)
+      .filter(
+        (a) =>
+          a.id.startsWith('AwsSolutions-IAM5') &&
+          a.path.includes('Stateless/') &&
+          !a.path.includes('AccessPolicies'),
+      )
+      .map(
+        (a) =>
+          `${a.path.replace('AuditTrail-dev-Stateless/', '')} ${a.id.replace(/^.*Arn\w*\//, '').replace(/\]$/, '')}`,
+      )
+      .sort();
+    expect(iam5).toEqual(
+      [
+        'Archiver/Role checkpoints/*',
+        'Archiver/Role events/*',
+        'Archiver/Role keys/*',
+        'LegalHoldPolicy *',
+        'Monitor/Role *',
+        'Monitor/Role monitor/state/*',
+        'Queries/QueryPolicy *',
+        'Queries/QueryPolicy results/*',
+      ].sort(),
+    );
+  });
+
+  it('synthesizes with an extra alert rule with zero unacknowledged findings', () => {
+    const { app } = synthWithNag(
+      devConfig({
+        alerts: {
+          extraRules: [
+            {
+              name: 'kms-key-deletion',
+              description: 'A KMS key was scheduled for deletion.',
+              severity: 'high',
+              pattern: {
+                source: ['audit-trail'],
+                detail: { record: { action: ['kms.key.schedule-deletion'] } },
+              },
+            },
+          ],
+        },
+      }),
+    );
+    expect(unacknowledged(app)).toEqual([]);
   });
 
   it('fails synth on an unacknowledged finding, a warning-level one included', () => {
@@ -101,6 +159,29 @@ describe('cdk-nag AwsSolutions', () => {
     }); // DDB3: warning
     applyNagChecks(app);
     expect(() => app.synth()).toThrow(/AwsSolutions-DDB3/);
+  });
+
+  it('fails synth on an archive grant across stacks unless the acknowledged resource is the imported one', () => {
+    const build = (acknowledge: boolean) => {
+      const app = newApp();
+      const producer = new Stack(app, 'Producer');
+      const archive = new ArchiveBucket(producer, 'Archive');
+      const consumer = new Stack(app, 'Consumer');
+      const role = new iam.Role(consumer, 'Role', { assumedBy: new iam.AccountRootPrincipal() });
+      if (acknowledge) archive.grantArchiveWrite(role, ['events/']);
+      else
+        iam.Grant.addToPrincipal({
+          grantee: role,
+          actions: ['s3:PutObject'],
+          resourceArns: [`${archive.bucketArn}/events/*`],
+        });
+      applyNagChecks(app);
+      return () => app.synth();
+    };
+    expect(build(true)).not.toThrow();
+    expect(build(false)).toThrow(
+      /AwsSolutions-IAM5\[Resource::Producer:ExportsOutputFnGetAttArchiveBucket\w+\/events\/\*\]/,
+    );
   });
 
   it('fails synth when an IAM5 acknowledgement names another wildcard resource than the one granted', () => {

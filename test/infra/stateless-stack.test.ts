@@ -1,12 +1,28 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { aws_lambda as lambda } from 'aws-cdk-lib';
-import type { Template } from 'aws-cdk-lib/assertions';
+import { Duration, aws_lambda as lambda, Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { AUDIT_SOURCE, buildAlertRules, INTEGRITY_VIOLATION_DETAIL_TYPE } from '#core/alert-rules.ts';
 import { ENV } from '#core/env-names.ts';
+import { eventKey } from '#core/ledger-layout.ts';
+import { eventBatchGatewayModel } from '#core/openapi.ts';
+import {
+  AUDIT_EVENTS_COLUMNS,
+  AUDIT_EVENTS_PARTITION_KEYS,
+  AUDIT_EVENTS_TABLE,
+  REPORT_QUERIES,
+} from '#core/report-queries.ts';
 import { TenantsConfig } from '#core/tenancy.ts';
+import { alertRulesConfig } from '../../lib/config/schema.ts';
+import { AuditAlerts } from '../../lib/constructs/audit-alerts.ts';
 import { MAX_EVENTS_PER_REQUEST } from '../../lib/constructs/audit-api.ts';
-import { devConfig, flatten, logicalIdOf, synthAuditTrail } from './support.ts';
+import { AuditFunction } from '../../lib/constructs/audit-function.ts';
+import { IntegrityMonitor } from '../../lib/constructs/integrity-monitor.ts';
+import { INGEST_METRICS } from '../../lib/constructs/operations-dashboard.ts';
+import { OperationsKey } from '../../lib/constructs/operations-key.ts';
+import { HANDLER_ENTRIES } from '../../lib/stacks/stateless-stack.ts';
+import { devConfig, flatten, logicalIdOf, newApp, synthAuditTrail } from './support.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: synthesized CloudFormation JSON, checked by the assertions themselves
 type Resources = Record<string, { Type: string; Properties: Record<string, any> }>;
@@ -25,6 +41,18 @@ beforeAll(() => {
 });
 
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const POWERTOOLS_ENV = [
+  'POWERTOOLS_SERVICE_NAME',
+  'POWERTOOLS_METRICS_NAMESPACE',
+  'POWERTOOLS_LOG_LEVEL',
+  'NODE_OPTIONS',
+];
+const ref = (prefix: string, type: string) => ({ Ref: logicalIdOf(template, type, prefix) });
+const arnOf = (prefix: string, type: string) => ({
+  'Fn::GetAtt': [logicalIdOf(template, type, prefix), 'Arn'],
+});
+const importOf = (value: unknown) =>
+  flatten(value).replace(/^<import AuditTrail-dev-Stateful:ExportsOutput(\w+?)[0-9A-F]{8}>$/, '$1');
 
 /** `/v1/events/{id}` for an AWS::ApiGateway::Resource, following ParentId up to the root. */
 function resourcePath(resourceId: unknown): string {
@@ -77,20 +105,25 @@ describe('API', () => {
     expect(found).toEqual(EXPECTED_ROUTES);
   });
 
-  it('validates POST /v1/events bodies against a model of 1 to 98 events', () => {
+  it('validates only the envelope of POST /v1/events bodies (no maxItems), so oversized batches reach the handler and get 413', () => {
     const post = methods().find((m) => m.route === 'POST /v1/events')!;
     const validator = resources[post.props.RequestValidatorId.Ref]!.Properties;
     expect(validator).toMatchObject({ ValidateRequestBody: true });
     const model = resources[post.props.RequestModels['application/json'].Ref]!.Properties;
     expect(model.ContentType).toBe('application/json');
-    expect(model.Schema).toMatchObject({
+    expect(model.Schema).toEqual({
       $schema: 'http://json-schema.org/draft-04/schema#',
+      title: 'EventsRequest',
+      ...eventBatchGatewayModel(),
+    });
+    expect(model.Schema).toMatchObject({
       type: 'object',
       required: ['events'],
       additionalProperties: false,
-      properties: { events: { type: 'array', minItems: 1, maxItems: 98, items: { type: 'object' } } },
+      properties: { events: { type: 'array', minItems: 1, items: { type: 'object' } } },
     });
-    expect(MAX_EVENTS_PER_REQUEST).toBe(98);
+    expect(JSON.stringify(model.Schema)).not.toContain('maxItems');
+    expect(MAX_EVENTS_PER_REQUEST).toBe(98); // enforced by the handler
   });
 
   it('requires the path parameters of GET routes and validates them', () => {
@@ -175,12 +208,12 @@ describe('functions', () => {
     lambda.Runtime.ALL.filter((runtime) => /^nodejs\d+\.x$/.test(runtime.name)).sort(
       (a, b) => Number.parseInt(b.name.slice(6), 10) - Number.parseInt(a.name.slice(6), 10),
     )[0]!.name;
-  const fn = (prefix: 'Ingest' | 'Read') =>
+  const fn = (prefix: 'Ingest' | 'Read' | 'Archiver' | 'Alerter' | 'Monitor') =>
     resources[logicalIdOf(template, 'AWS::Lambda::Function', prefix)]!.Properties;
 
   it('runs every function on arm64 with the newest Node.js runtime aws-cdk-lib offers', () => {
     const all = ofType('AWS::Lambda::Function');
-    expect(all).toHaveLength(2);
+    expect(all).toHaveLength(5);
     for (const [, f] of all) {
       expect(f.Properties.Architectures).toEqual(['arm64']);
       expect(f.Properties.Runtime).toBe(newestNodeRuntime());
@@ -190,7 +223,7 @@ describe('functions', () => {
 
   it('bundles each handler locally as minified ESM with a source map and the AWS SDK inside', () => {
     const bundles = readdirSync(assemblyDir).filter((dir) => existsSync(join(assemblyDir, dir, 'index.mjs')));
-    expect(bundles).toHaveLength(2);
+    expect(bundles).toHaveLength(5);
     for (const dir of bundles) {
       const code = readFileSync(join(assemblyDir, dir, 'index.mjs'), 'utf8');
       expect(existsSync(join(assemblyDir, dir, 'index.mjs.map'))).toBe(true);
@@ -242,8 +275,45 @@ describe('functions', () => {
     expect(env[ENV.signingKey]).toBeUndefined();
   });
 
+  it('gives the archiver the archive bucket, the table and the hot retention, nothing of the API', () => {
+    const env = fn('Archiver').Environment.Variables;
+    expect(Object.keys(env).sort()).toEqual(
+      [ENV.archiveBucket, ENV.ledgerTable, ENV.hotRetentionDays, ...POWERTOOLS_ENV].sort(),
+    );
+    expect(env[ENV.hotRetentionDays]).toBe(String(config.ledger.hotRetentionDays));
+    expect(flatten(env[ENV.archiveBucket])).toMatch(
+      /^<import AuditTrail-dev-Stateful:ExportsOutputRefArchiveBucket\w+>$/,
+    );
+  });
+
+  it('gives the alerter only the bus name', () => {
+    expect(Object.keys(fn('Alerter').Environment.Variables).sort()).toEqual(
+      [ENV.eventBus, ...POWERTOOLS_ENV].sort(),
+    );
+  });
+
+  it('gives the monitor the table, the archive, the bus, the origin and the tenants', () => {
+    expect(Object.keys(fn('Monitor').Environment.Variables).sort()).toEqual(
+      [
+        ENV.ledgerTable,
+        ENV.archiveBucket,
+        ENV.eventBus,
+        ENV.deploymentOrigin,
+        ENV.tenants,
+        ...POWERTOOLS_ENV,
+      ].sort(),
+    );
+  });
+
+  it('gives background functions longer timeouts than the API allows', () => {
+    expect(fn('Archiver').Timeout).toBe(120);
+    expect(fn('Alerter').Timeout).toBe(60);
+    expect(fn('Monitor').Timeout).toBe(300);
+    expect(fn('Ingest').Timeout).toBeLessThanOrEqual(29);
+  });
+
   it('logs each function to its own log group with the configured retention', () => {
-    for (const prefix of ['Ingest', 'Read'] as const) {
+    for (const prefix of ['Ingest', 'Read', 'Archiver', 'Alerter', 'Monitor'] as const) {
       const logGroup = logicalIdOf(template, 'AWS::Logs::LogGroup', `${prefix}Logs`);
       expect(fn(prefix).LoggingConfig).toEqual({ LogGroup: { Ref: logGroup } });
       expect(resources[logGroup]!.Properties.RetentionInDays).toBe(365);
@@ -253,13 +323,6 @@ describe('functions', () => {
   it('attaches no AWS managed policy to function roles', () => {
     for (const [, role] of ofType('AWS::IAM::Role'))
       expect(role.Properties.ManagedPolicyArns).toBeUndefined();
-  });
-
-  it('has an errors alarm per function and a 5XX alarm on the API', () => {
-    const alarms = ofType('AWS::CloudWatch::Alarm').map(
-      ([, a]) => `${a.Properties.Namespace}/${a.Properties.MetricName}`,
-    );
-    expect(alarms.sort()).toEqual(['AWS/ApiGateway/5XXError', 'AWS/Lambda/Errors', 'AWS/Lambda/Errors']);
   });
 });
 
@@ -321,5 +384,486 @@ describe('caller role policies', () => {
       );
     }
     expect(outputs.ApiUrl?.Export).toEqual({ Name: 'AuditTrail-dev-Stateless-ApiUrl' });
+  });
+});
+
+describe('stream consumers', () => {
+  const mapping = (prefix: 'Archiver' | 'Alerter') => {
+    const fnId = logicalIdOf(template, 'AWS::Lambda::Function', prefix);
+    const found = ofType('AWS::Lambda::EventSourceMapping').filter(
+      ([, r]) => r.Properties.FunctionName.Ref === fnId,
+    );
+    expect(found).toHaveLength(1);
+    return found[0]![1].Properties;
+  };
+
+  it('maps the ledger stream to exactly the archiver and the alerter', () => {
+    expect(ofType('AWS::Lambda::EventSourceMapping')).toHaveLength(2);
+    for (const prefix of ['Archiver', 'Alerter'] as const) {
+      expect(importOf(mapping(prefix).EventSourceArn)).toMatch(/^FnGetAttLedgerTable\w+StreamArn$/);
+    }
+  });
+
+  it('reports partial batch failures, bisects failed batches, bounds retries and record age, starts at TRIM_HORIZON', () => {
+    for (const prefix of ['Archiver', 'Alerter'] as const) {
+      expect(mapping(prefix)).toMatchObject({
+        StartingPosition: 'TRIM_HORIZON',
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        BisectBatchOnFunctionError: true,
+        MaximumRetryAttempts: 5,
+        ParallelizationFactor: 1,
+      });
+    }
+    expect(mapping('Archiver').MaximumRecordAgeInSeconds).toBe(24 * 3600);
+    expect(mapping('Alerter').MaximumRecordAgeInSeconds).toBe(6 * 3600);
+  });
+
+  it('batches the archiver for few large objects and the alerter for latency', () => {
+    expect(mapping('Archiver')).toMatchObject({ BatchSize: 1000, MaximumBatchingWindowInSeconds: 5 });
+    expect(mapping('Alerter').BatchSize).toBe(100);
+    expect(mapping('Alerter').MaximumBatchingWindowInSeconds).toBeUndefined();
+  });
+
+  it('filters the stream: the archiver gets INSERTs, the alerter INSERTs of event records only', () => {
+    const patterns = (prefix: 'Archiver' | 'Alerter') =>
+      (mapping(prefix).FilterCriteria.Filters as { Pattern: string }[]).map((f) => JSON.parse(f.Pattern));
+    expect(patterns('Archiver')).toEqual([{ eventName: ['INSERT'] }]);
+    expect(patterns('Alerter')).toEqual([
+      { eventName: ['INSERT'], dynamodb: { Keys: { pk: { S: [{ prefix: 'EVENT#' }] } } } },
+    ]);
+    expect(eventKey('platform', 'e1').pk.startsWith('EVENT#')).toBe(true);
+    expect(`LOG#x`.startsWith('EVENT#')).toBe(false);
+  });
+
+  it('sends batches that failed every retry to an encrypted, TLS-only queue with its own dead-letter queue', () => {
+    for (const prefix of ['Archiver', 'Alerter'] as const) {
+      const queueId = logicalIdOf(template, 'AWS::SQS::Queue', `${prefix}StreamOnFailureQueue`);
+      const deadLetterId = logicalIdOf(
+        template,
+        'AWS::SQS::Queue',
+        `${prefix}StreamOnFailureDeadLetterQueue`,
+      );
+      expect(mapping(prefix).DestinationConfig).toEqual({
+        OnFailure: { Destination: { 'Fn::GetAtt': [queueId, 'Arn'] } },
+      });
+      const queue = resources[queueId]!.Properties;
+      expect(importOf(queue.KmsMasterKeyId)).toMatch(/^FnGetAttOperationsKey\w+Arn$/);
+      expect(queue.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+      expect(queue.RedrivePolicy).toEqual({
+        deadLetterTargetArn: { 'Fn::GetAtt': [deadLetterId, 'Arn'] },
+        maxReceiveCount: 10,
+      });
+      expect(importOf(resources[deadLetterId]!.Properties.KmsMasterKeyId)).toMatch(/^FnGetAttOperationsKey/);
+      for (const id of [queueId, deadLetterId]) {
+        const policy = ofType('AWS::SQS::QueuePolicy').find(([, r]) =>
+          r.Properties.Queues.some((q: { Ref: string }) => q.Ref === id),
+        )!;
+        expect(policy[1].Properties.PolicyDocument.Statement).toContainEqual(
+          expect.objectContaining({
+            Effect: 'Deny',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        );
+      }
+    }
+  });
+
+  it('creates each mapping after the role policy that lets it read the stream and send failures', () => {
+    for (const prefix of ['Archiver', 'Alerter'] as const) {
+      const [, entry] = ofType('AWS::Lambda::EventSourceMapping').find(
+        ([, r]) => r.Properties.FunctionName.Ref === logicalIdOf(template, 'AWS::Lambda::Function', prefix),
+      )!;
+      expect((entry as unknown as { DependsOn: string[] }).DependsOn).toContain(
+        logicalIdOf(template, 'AWS::IAM::Policy', `${prefix}RoleDefaultPolicy`),
+      );
+    }
+  });
+});
+
+describe('alerts', () => {
+  const rules = buildAlertRules(alertRulesConfig(config));
+  const busId = () => logicalIdOf(template, 'AWS::Events::EventBus', 'AlertsBus');
+  const topicId = () => logicalIdOf(template, 'AWS::SNS::Topic', 'AlertsTopic');
+  const busRules = () =>
+    ofType('AWS::Events::Rule').filter(([, r]) => r.Properties.EventBusName?.Ref === busId());
+
+  it('creates the audit bus', () => {
+    expect(resources[busId()]!.Properties.Name).toBe('audit-trail-dev');
+  });
+
+  it('creates exactly one rule per catalogue entry, named after it, with the catalogue pattern as-is', () => {
+    expect(rules.length).toBeGreaterThan(0);
+    const byName = Object.fromEntries(busRules().map(([, r]) => [r.Properties.Name, r.Properties]));
+    expect(Object.keys(byName).sort()).toEqual(rules.map((rule) => `audit-trail-dev-${rule.name}`).sort());
+    for (const rule of rules) {
+      const props = byName[`audit-trail-dev-${rule.name}`]!;
+      expect(props.EventPattern).toEqual(rule.pattern);
+      expect(props.Description).toBe(`[${rule.severity}] ${rule.description}`);
+      expect(props.State).toBe('ENABLED');
+    }
+    const breakGlass = byName['audit-trail-dev-break-glass-actor']!.EventPattern;
+    expect(JSON.stringify(breakGlass)).toContain('break-glass-admin'); // from config.alerts.breakGlassActors
+    expect(byName['audit-trail-dev-integrity-violation']!.EventPattern).toEqual({
+      source: [AUDIT_SOURCE],
+      'detail-type': [INTEGRITY_VIOLATION_DETAIL_TYPE],
+    });
+  });
+
+  it('delivers each rule to the alert topic with retries, a dead-letter queue and a message naming the alert', () => {
+    const deadLetters = logicalIdOf(template, 'AWS::SQS::Queue', 'AlertsDeadLettersQueue');
+    for (const [, rule] of busRules()) {
+      expect(rule.Properties.Targets).toHaveLength(1);
+      const target = rule.Properties.Targets[0];
+      expect(target.Arn).toEqual({ Ref: topicId() });
+      expect(target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': [deadLetters, 'Arn'] } });
+      expect(target.RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 86400, MaximumRetryAttempts: 185 });
+      const message = JSON.parse(
+        target.InputTransformer.InputTemplate.replace('<aws.events.event.json>', '{"detail":{}}'),
+      );
+      const alert = rules.find((r) => `audit-trail-dev-${r.name}` === rule.Properties.Name)!;
+      expect(message).toEqual({
+        alert: alert.name,
+        severity: alert.severity,
+        description: alert.description,
+        event: { detail: {} },
+      });
+    }
+    const queue = resources[deadLetters]!.Properties;
+    expect(importOf(queue.KmsMasterKeyId)).toMatch(/^FnGetAttOperationsKey/);
+  });
+
+  it('lets only these rules send to the dead-letter queue and publish to the topic', () => {
+    const ruleArns = busRules()
+      .map(([id]) => ({ 'Fn::GetAtt': [id, 'Arn'] }))
+      .sort((a, b) => a['Fn::GetAtt'][0]!.localeCompare(b['Fn::GetAtt'][0]!));
+    const topicPolicy = ofType('AWS::SNS::TopicPolicy')[0]![1].Properties.PolicyDocument.Statement;
+    const fromEvents = topicPolicy.find((s: { Sid?: string }) => s.Sid === 'AllowTheAlertRules');
+    expect(
+      [...fromEvents.Condition.ArnEquals['aws:SourceArn']].sort((a, b) =>
+        a['Fn::GetAtt'][0].localeCompare(b['Fn::GetAtt'][0]),
+      ),
+    ).toEqual(ruleArns);
+    expect(topicPolicy).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+  });
+
+  it('encrypts the topic with the operations key and subscribes the configured emails', () => {
+    const topic = resources[topicId()]!.Properties;
+    expect(importOf(topic.KmsMasterKeyId)).toMatch(/^FnGetAttOperationsKey\w+Arn$/);
+    expect(topic.TopicName).toBe('audit-trail-dev-alerts');
+    const emails = ofType('AWS::SNS::Subscription').map(([, s]) => ({
+      protocol: s.Properties.Protocol,
+      endpoint: s.Properties.Endpoint,
+      topic: s.Properties.TopicArn,
+    }));
+    expect(emails).toEqual(
+      config.alerts.emailRecipients.map((endpoint) => ({
+        protocol: 'email',
+        endpoint,
+        topic: { Ref: topicId() },
+      })),
+    );
+  });
+});
+
+describe('integrity monitor', () => {
+  it('runs the monitor function on a 15-minute schedule', () => {
+    const schedules = ofType('AWS::Events::Rule').filter(([, r]) => r.Properties.ScheduleExpression);
+    expect(schedules).toHaveLength(1);
+    const [, rule] = schedules[0]!;
+    expect(rule.Properties.ScheduleExpression).toBe('rate(15 minutes)');
+    expect(rule.Properties.Targets).toEqual([
+      expect.objectContaining({
+        Arn: arnOf('MonitorFunction', 'AWS::Lambda::Function'),
+        RetryPolicy: { MaximumEventAgeInSeconds: 900, MaximumRetryAttempts: 2 },
+      }),
+    ]);
+  });
+
+  it('alarms on any IntegrityViolations in the namespace and service dimension the handler publishes', () => {
+    const [, alarm] = ofType('AWS::CloudWatch::Alarm').find(
+      ([, a]) => a.Properties.MetricName === 'IntegrityViolations',
+    )!;
+    expect(alarm.Properties).toMatchObject({
+      Namespace: 'AuditTrail',
+      Dimensions: [{ Name: 'service', Value: 'audit-trail-monitor' }],
+      Statistic: 'Sum',
+      Period: 900,
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+    });
+    const monitorEnv =
+      resources[logicalIdOf(template, 'AWS::Lambda::Function', 'Monitor')]!.Properties.Environment.Variables;
+    expect(monitorEnv).toMatchObject({
+      POWERTOOLS_METRICS_NAMESPACE: 'AuditTrail',
+      POWERTOOLS_SERVICE_NAME: 'audit-trail-monitor',
+    });
+  });
+
+  it('alarms when the monitor has not run for three intervals', () => {
+    const [, alarm] = ofType('AWS::CloudWatch::Alarm').find(
+      ([, a]) => a.Properties.MetricName === 'Invocations',
+    )!;
+    expect(alarm.Properties).toMatchObject({
+      Namespace: 'AWS/Lambda',
+      Period: 2700,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+    });
+  });
+});
+
+describe('Athena', () => {
+  const table = () => ofType('AWS::Glue::Table')[0]![1].Properties;
+
+  it('creates the Glue database and the audit_events table over the archive events/ prefix with the JSON SerDe', () => {
+    expect(ofType('AWS::Glue::Database')[0]![1].Properties.DatabaseInput.Name).toBe('audit_trail_dev');
+    expect(table().DatabaseName).toBe('audit_trail_dev');
+    expect(table().TableInput.Name).toBe(AUDIT_EVENTS_TABLE);
+    expect(table().TableInput.TableType).toBe('EXTERNAL_TABLE');
+    const storage = table().TableInput.StorageDescriptor;
+    expect(flatten(storage.Location)).toMatch(
+      /^s3:\/\/<import AuditTrail-dev-Stateful:ExportsOutputRefArchiveBucket\w+>\/events\/$/,
+    );
+    expect(storage).toMatchObject({
+      InputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
+      OutputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
+      Compressed: true,
+      SerdeInfo: { SerializationLibrary: 'org.openx.data.jsonserde.JsonSerDe' },
+    });
+    expect(storage.Columns).toEqual(
+      AUDIT_EVENTS_COLUMNS.map(({ name, type }) => ({ Name: name, Type: type })),
+    );
+    expect(table().TableInput.PartitionKeys).toEqual(
+      AUDIT_EVENTS_PARTITION_KEYS.map(({ name, type }) => ({ Name: name, Type: type })),
+    );
+  });
+
+  it('projects the tenant (configured tenants) and dt (yyyy-MM-dd dates up to today) partitions', () => {
+    const parameters = table().TableInput.Parameters;
+    expect(parameters).toMatchObject({
+      'projection.enabled': 'true',
+      'projection.tenant.type': 'enum',
+      'projection.tenant.values': config.tenants.map((t) => t.name).join(','),
+      'projection.dt.type': 'date',
+      'projection.dt.format': 'yyyy-MM-dd',
+      'projection.dt.range': '2024-01-01,NOW',
+      'projection.dt.interval': '1',
+      'projection.dt.interval.unit': 'DAYS',
+      compressionType: 'gzip',
+      classification: 'json',
+    });
+    expect(flatten(parameters['storage.location.template'])).toMatch(
+      /^s3:\/\/<import AuditTrail-dev-Stateful:ExportsOutputRefArchiveBucket\w+>\/events\/tenant=\$\{tenant\}\/dt=\$\{dt\}\/$/,
+    );
+  });
+
+  it('enforces the workgroup settings: engine 3, SSE_KMS results in the results bucket, scan cutoff, metrics', () => {
+    const [, workGroup] = ofType('AWS::Athena::WorkGroup')[0]!;
+    expect(workGroup.Properties.Name).toBe('audit-trail-dev');
+    const settings = workGroup.Properties.WorkGroupConfiguration;
+    expect(settings).toMatchObject({
+      EnforceWorkGroupConfiguration: true,
+      PublishCloudWatchMetricsEnabled: true,
+      BytesScannedCutoffPerQuery: config.athena.bytesScannedCutoff,
+      EngineVersion: { SelectedEngineVersion: 'Athena engine version 3' },
+    });
+    expect(settings.ResultConfiguration.EncryptionConfiguration.EncryptionOption).toBe('SSE_KMS');
+    expect(importOf(settings.ResultConfiguration.EncryptionConfiguration.KmsKey)).toMatch(
+      /^FnGetAttQueryResultsKey/,
+    );
+    expect(flatten(settings.ResultConfiguration.OutputLocation)).toMatch(
+      /^s3:\/\/<import AuditTrail-dev-Stateful:ExportsOutputRefQueryResultsBucket\w+>\/results\/$/,
+    );
+  });
+
+  it('creates one named query per report of the catalogue, with its SQL, in the workgroup and database', () => {
+    const queries = ofType('AWS::Athena::NamedQuery').map(([, q]) => q.Properties);
+    expect(queries.map((q) => q.Name).sort()).toEqual(REPORT_QUERIES.map((q) => q.name).sort());
+    for (const report of REPORT_QUERIES) {
+      expect(queries.find((q) => q.Name === report.name)).toEqual({
+        Name: report.name,
+        Description: report.description,
+        Database: 'audit_trail_dev',
+        WorkGroup: 'audit-trail-dev',
+        QueryString: report.sql,
+      });
+    }
+  });
+
+  it('exports an auditor query policy scoped to the workgroup, the table, the archive and the results prefix', () => {
+    const statements = resources[logicalIdOf(template, 'AWS::IAM::ManagedPolicy', 'QueriesQueryPolicy')]!
+      .Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[];
+    const lines = statements.flatMap((s) =>
+      [s.Action]
+        .flat()
+        .flatMap((action) =>
+          [s.Resource]
+            .flat()
+            .map(
+              (resource) =>
+                `${action} ${flatten(resource).replace(/<import [^>]+(Archive|QueryResults)\w+>/, '<$1>')}`,
+            ),
+        ),
+    );
+    expect(lines).toContain(
+      'athena:StartQueryExecution arn:<AWS::Partition>:athena:<AWS::Region>:<AWS::AccountId>:workgroup/audit-trail-dev',
+    );
+    expect(lines).toContain(
+      'glue:GetTable arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/audit_trail_dev/audit_events',
+    );
+    expect(lines).toContain('s3:GetObject <Archive>/*');
+    expect(lines).toContain('s3:PutObject <QueryResults>/results/*');
+    expect(lines.join('\n')).not.toMatch(/athena:\*|glue:\*|s3:\*|s3:PutObject <Archive>|s3:Delete/);
+    expect(template.toJSON().Outputs.AuditorQueryPolicyArn.Export).toEqual({
+      Name: 'AuditTrail-dev-Stateless-AuditorQueryPolicyArn',
+    });
+  });
+});
+
+describe('operations', () => {
+  const alarms = () => ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+  const describeAlarm = (a: Resources[string]['Properties']) =>
+    a.MetricName
+      ? `${a.Namespace}/${a.MetricName}`
+      : `math(${(a.Metrics as { MetricStat?: { Metric: { MetricName: string } } }[])
+          .flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric.MetricName] : []))
+          .join('+')})`;
+
+  it('alarms on API 5XX, each function error, iterator age per consumer, failure queues and integrity', () => {
+    expect(alarms().map(describeAlarm).sort()).toEqual(
+      [
+        'AWS/ApiGateway/5XXError',
+        ...Array(5).fill('AWS/Lambda/Errors'),
+        'AWS/Lambda/IteratorAge',
+        'AWS/Lambda/IteratorAge',
+        'AWS/Lambda/Invocations',
+        'AuditTrail/IntegrityViolations',
+        'AuditTrail/MonitorErrors',
+        ...Array(3).fill('math(ApproximateNumberOfMessagesVisible+ApproximateNumberOfMessagesVisible)'),
+      ].sort(),
+    );
+  });
+
+  it('alarms on iterator age per consumer function', () => {
+    const iteratorAge = alarms().filter((a) => a.MetricName === 'IteratorAge');
+    expect(iteratorAge.map((a) => a.Dimensions[0].Value.Ref).sort()).toEqual(
+      ['Archiver', 'Alerter'].map((p) => logicalIdOf(template, 'AWS::Lambda::Function', p)).sort(),
+    );
+    for (const alarm of iteratorAge)
+      expect(alarm).toMatchObject({ Statistic: 'Maximum', Threshold: 300_000 });
+  });
+
+  it('alarms as soon as a failure queue holds a message', () => {
+    for (const alarm of alarms().filter((a) => !a.MetricName)) {
+      expect(alarm).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+      expect(
+        alarm.Metrics.filter((m: { MetricStat?: unknown }) => m.MetricStat).map(
+          (m: { MetricStat: { Metric: { Namespace: string } } }) => m.MetricStat.Metric.Namespace,
+        ),
+      ).toEqual(['AWS/SQS', 'AWS/SQS']);
+    }
+  });
+
+  it('sends every alarm to the alert topic', () => {
+    const topic = ref('AlertsTopic', 'AWS::SNS::Topic');
+    for (const alarm of alarms()) expect(alarm.AlarmActions).toEqual([topic]);
+  });
+
+  it('has a dashboard with ingest, stream, failure-queue and integrity metrics', () => {
+    const [, dashboard] = ofType('AWS::CloudWatch::Dashboard')[0]!;
+    expect(dashboard.Properties.DashboardName).toBe('audit-trail-dev');
+    const body = flatten(dashboard.Properties.DashboardBody);
+    for (const metric of [
+      ...INGEST_METRICS,
+      'IteratorAge',
+      'ApproximateNumberOfMessagesVisible',
+      'IntegrityViolations',
+      'ArchiveLagWarnings',
+      'ArchivedObjects',
+      'AuditEventsPublished',
+      '5XXError',
+    ]) {
+      expect(body).toContain(`"${metric}"`);
+    }
+    expect(body).toContain('"audit-trail-ingest"'); // the ingest metrics' service dimension
+  });
+
+  it('exports the alert topic, bus, Athena names and the legal hold policy', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Export?: { Name: string } }>;
+    for (const name of [
+      'AlertTopicArn',
+      'EventBusName',
+      'AthenaWorkGroup',
+      'GlueDatabase',
+      'LegalHoldPolicyArn',
+      'DashboardName',
+    ]) {
+      expect(outputs[name]?.Export).toEqual({ Name: `AuditTrail-dev-Stateless-${name}` });
+    }
+    const legalHold =
+      resources[logicalIdOf(template, 'AWS::IAM::ManagedPolicy', 'LegalHoldPolicy')]!.Properties
+        .PolicyDocument.Statement;
+    expect(legalHold).toEqual([
+      expect.objectContaining({ Action: ['s3:GetObjectLegalHold', 's3:PutObjectLegalHold'] }),
+    ]);
+  });
+});
+
+describe('construct validation', () => {
+  const fnProps = { entry: 'unused.ts', serviceName: 's', depsLockFilePath: 'package-lock.json' };
+
+  it('rejects an API function timeout over 29 s, and any timeout over 15 minutes', () => {
+    expect(() => new AuditFunction(new Stack(), 'F', { ...fnProps, timeout: Duration.seconds(30) })).toThrow(
+      "timeout must be 1 to 29 seconds (API Gateway's limit), got 30",
+    );
+    expect(
+      () =>
+        new AuditFunction(new Stack(), 'F', { ...fnProps, trigger: 'event', timeout: Duration.minutes(16) }),
+    ).toThrow("timeout must be 1 to 900 seconds (Lambda's limit), got 960");
+  });
+
+  it('deploys an extra alert rule from the config like a catalogue rule, and rejects names over 64 characters', () => {
+    const extra = {
+      name: 'kms-key-deletion',
+      description: 'A KMS key was scheduled for deletion.',
+      severity: 'high' as const,
+      pattern: { source: [AUDIT_SOURCE], detail: { record: { action: ['kms.key.schedule-deletion'] } } },
+    };
+    const stack = new Stack();
+    const encryptionKey = new OperationsKey(stack, 'Key');
+    new AuditAlerts(stack, 'Alerts', {
+      stageName: 'prod',
+      rules: buildAlertRules({ extraRules: [extra] }),
+      encryptionKey,
+    });
+    Template.fromStack(stack).hasResourceProperties('AWS::Events::Rule', {
+      Name: 'audit-trail-prod-kms-key-deletion',
+      EventPattern: extra.pattern,
+    });
+    const long = { ...extra, name: 'x'.repeat(60) };
+    expect(
+      () =>
+        new AuditAlerts(new Stack(), 'Alerts', {
+          stageName: 'prod',
+          rules: [long],
+          encryptionKey: new OperationsKey(new Stack(), 'K'),
+        }),
+    ).toThrow(`alert rule name audit-trail-prod-${'x'.repeat(60)} must be 1-64 letters`);
+  });
+
+  it('rejects an integrity monitor interval that is not whole minutes from 5 to 1440', () => {
+    const stack = new Stack(newApp({ bundle: false }), 'S');
+    const fn = new AuditFunction(stack, 'F', {
+      ...fnProps,
+      entry: HANDLER_ENTRIES.monitor,
+      trigger: 'event',
+    });
+    expect(() => new IntegrityMonitor(stack, 'M', { function: fn, interval: Duration.minutes(2) })).toThrow(
+      'interval must be a whole number of minutes from 5 to 1440, got 2',
+    );
   });
 });

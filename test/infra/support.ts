@@ -14,15 +14,22 @@ export const CDK_CONTEXT: Record<string, unknown> = JSON.parse(
 /**
  * An app with cdk.json's context. CDK's built-in CloudFormation schema validation (5-10 s per synth) is off
  * unless asked for: `cdk synth` runs it on every build, the tests assert on templates and nag directly.
+ * `bundle: false` skips esbuild (about a second per function) where a test needs no function code:
+ * the functions then point at a placeholder asset, everything else is synthesized as usual.
  */
 export const newApp = ({
   cfnValidation = false,
+  bundle = true,
   context = {},
 }: {
   cfnValidation?: boolean;
+  bundle?: boolean;
   context?: Record<string, unknown>;
 } = {}) =>
-  new App({ context: { ...CDK_CONTEXT, ...context }, builtinCloudFormationValidation: cfnValidation });
+  new App({
+    context: { ...CDK_CONTEXT, ...(bundle ? {} : { 'aws:cdk:bundling-stacks': [] }), ...context },
+    builtinCloudFormationValidation: cfnValidation,
+  });
 
 /** The dev stage config with some fields replaced, validated like the app does. */
 export const devConfig = (overrides: Partial<StageConfigInput> = {}): StageConfig =>
