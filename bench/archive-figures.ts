@@ -1,0 +1,84 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AttributeValue as SdkAttributeValue } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBRecord } from 'aws-lambda';
+import { DirectoryArchiveStore } from '#adapters/directory-archive.ts';
+import { appendFromItem, appendToItem, eventFromItem, eventToItem } from '#adapters/dynamo-ledger-store.ts';
+import { LocalSigner } from '#adapters/local-signer.ts';
+import { createIngest } from '#core/ingest.ts';
+import type { ArchiveStore } from '#core/ports.ts';
+import { LIMITS } from '#core/schema.ts';
+import { verifyArchive } from '../cli/archive/verify-archive.ts';
+import { createArchiver } from '../lambdas/streams/archiver.ts';
+import { MemoryLedgerStore } from '../test/support/memory-ledger-store.ts';
+import { keyItem, streamEvent, streamRecord } from '../test/unit/stream-fixtures.ts';
+import { benchEvent } from './events.ts';
+import { cpuMicros } from './measure.ts';
+
+const caller = { tenant: 'platform', shards: 2, roles: new Set(['writer'] as const) };
+const identity = {
+  principalArn: 'arn:aws:sts::111111111111:assumed-role/ci-deployer/bench',
+  accountId: '111111111111',
+  sourceIp: '203.0.113.10',
+  userAgent: 'bench',
+};
+
+/** Counts puts on the way to a real directory archive. */
+class CountingArchive implements ArchiveStore {
+  puts = 0;
+  constructor(private readonly inner: ArchiveStore) {}
+  put(key: string, body: Uint8Array, contentType: string) {
+    this.puts += 1;
+    return this.inner.put(key, body, contentType);
+  }
+  get(key: string) {
+    return this.inner.get(key);
+  }
+  list(prefix: string) {
+    return this.inner.list(prefix);
+  }
+}
+
+/**
+ * Builds a real ledger of `events` 1 KB events (batches of the largest size, 2 shards, a real P-256 key),
+ * replays its items through the archiver as the table's stream would deliver them (INSERTs in commit order,
+ * `streamBatch` records per invocation, like the deployed event source mapping), and verifies the resulting
+ * archive offline. Returns S3 puts per 1000 events and verification throughput.
+ */
+export async function archiveFigures(events: number, streamBatch = 1000) {
+  const store = new MemoryLedgerStore();
+  const signer = LocalSigner.generate('p256');
+  const stream: DynamoDBRecord[] = [streamRecord({ item: keyItem(await signer.publicKey()) })];
+  store.beforeCommit = (append, stored) => {
+    stream.push(streamRecord({ item: appendToItem(append) as Record<string, SdkAttributeValue> }));
+    for (const event of stored) stream.push(streamRecord({ item: eventToItem(event) as Record<string, SdkAttributeValue> }));
+  };
+  const ingest = createIngest({ store, signer, deploymentOrigin: 'audit.example.com/bench' });
+  for (let sent = 0; sent < events; sent += LIMITS.maxBatchEvents) {
+    const batch = Array.from({ length: Math.min(LIMITS.maxBatchEvents, events - sent) }, (_, i) => benchEvent(sent + i));
+    await ingest({ caller, identity, receivedAt: new Date(Date.UTC(2026, 10, 1, 12)), body: { events: batch } });
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'audit-bench-archive-'));
+  try {
+    const archive = new CountingArchive(new DirectoryArchiveStore(dir));
+    const archiver = createArchiver({ archive, codec: { eventFromItem, appendFromItem } });
+    for (let i = 0; i < stream.length; i += streamBatch) {
+      const response = await archiver(streamEvent(stream.slice(i, i + streamBatch)));
+      if (response.batchItemFailures.length > 0) throw new Error('bench archiver reported failures');
+    }
+    let verified = 0;
+    const verifyMicros = await cpuMicros(async () => {
+      const report = await verifyArchive(new DirectoryArchiveStore(dir));
+      if (!report.ok) throw new Error(`bench archive does not verify: ${JSON.stringify(report.failure)}`);
+      verified = report.totals.leaves;
+    });
+    return {
+      s3PutsPer1000ArchivedEvents: (archive.puts / events) * 1000,
+      verifyEventsPerSecond: verified / (verifyMicros / 1e6),
+      verifiedEvents: verified,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
