@@ -148,6 +148,10 @@ export function prepareBatch(request: IngestRequest): PreparedEvent[] {
   const receivedAt = request.receivedAt.toISOString();
   let batchBytes = 0;
   events.forEach((raw, index) => {
+    if (hasProtoMetadataKey(raw)) {
+      issues.push({ index, path: 'metadata.__proto__', message: 'is not an allowed metadata key' });
+      return;
+    }
     const parsed = AuditEventInput.safeParse(raw);
     if (!parsed.success) {
       issues.push(...toEventIssues(index, parsed.error));
@@ -178,6 +182,15 @@ export function prepareBatch(request: IngestRequest): PreparedEvent[] {
   }
   return prepared;
 }
+
+/**
+ * zod skips a `__proto__` key of a record (a JS object cannot hold it as data), so the event would be
+ * accepted and signed without a metadata entry the client sent.
+ */
+const hasProtoMetadataKey = (raw: unknown) => {
+  const metadata = (raw as { metadata?: unknown } | null)?.metadata;
+  return typeof metadata === 'object' && metadata !== null && Object.hasOwn(metadata, '__proto__');
+};
 
 function batchEvents(body: unknown): unknown[] {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {

@@ -41,9 +41,20 @@ function parseBody(event: APIGatewayProxyEvent): unknown {
     throw new UnsupportedMediaTypeError(`content-type must be application/json, got ${contentType || 'none'}`);
   }
   if (event.body === null || event.body === '') throw new InvalidRequestError('the body is empty; send {"events": [...]}');
-  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  const text = event.isBase64Encoded ? decodeBase64Utf8(event.body) : event.body;
   if (Buffer.byteLength(text, 'utf8') > LIMITS.maxBodyBytes) {
     throw new PayloadTooLargeError(`the body exceeds ${LIMITS.maxBodyBytes} bytes; send smaller batches`);
   }
   return parseJsonStrict(text);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** A lenient decode would sign U+FFFD where the client sent other bytes: refuse bodies that are not UTF-8. */
+function decodeBase64Utf8(body: string): string {
+  try {
+    return utf8.decode(Buffer.from(body, 'base64'));
+  } catch {
+    throw new InvalidRequestError('the body is not valid UTF-8 (RFC 8259 §8.1)');
+  }
 }

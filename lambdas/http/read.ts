@@ -98,7 +98,8 @@ export function createReadHandler(deps: ReadHandlerDeps) {
         ...appendToJson(append),
         leaves: append.eventIds.flatMap((id): LeafJson[] => {
           const stored = records.get(id);
-          return stored ? [leafJson(stored)] : [];
+          const leaf = stored && leafJson(stored);
+          return leaf ? [leaf] : [];
         }),
       }));
       return json(200, { appends, next: page.next ?? null });
@@ -124,12 +125,21 @@ export function createReadHandler(deps: ReadHandlerDeps) {
   };
 }
 
-const leafJson = (stored: StoredEvent): LeafJson => ({
-  leafIndex: stored.leafIndex,
-  eventId: stored.eventId,
-  leafHash: toHex(stored.leafHash),
-  record: JSON.parse(stored.record),
-});
+/**
+ * A stored record that is not a JSON object (damaged in the table) is left out like a deleted one, so the
+ * verifier names its leaf and event instead of the whole page failing with a 500.
+ */
+function leafJson(stored: StoredEvent): LeafJson | undefined {
+  let record: unknown;
+  try {
+    record = JSON.parse(stored.record);
+  } catch {
+    return undefined;
+  }
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) return undefined;
+  const { leafIndex, eventId } = stored;
+  return { leafIndex, eventId, leafHash: toHex(stored.leafHash), record: record as Record<string, unknown> };
+}
 
 function parseQuery<T extends z.ZodType>(schema: T, event: APIGatewayProxyEvent): z.infer<T> {
   const result = schema.safeParse(event.queryStringParameters ?? {});
