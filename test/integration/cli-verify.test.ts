@@ -135,7 +135,8 @@ afterAll(() => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-describe('audit-trail send + verify against the sandbox', () => {
+// Each test spawns the CLI up to three times; on a busy machine one spawn can take several seconds.
+describe('audit-trail send + verify against the sandbox', { timeout: 180_000 }, () => {
   it('sends a file of events, then verify exits 0 with every event on a verified leaf', async () => {
     expect(receipts).toHaveLength(30);
     expect(readFileSync(join(work, 'receipts-0.jsonl'), 'utf8').trim().split('\n')).toHaveLength(5);
