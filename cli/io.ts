@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type CliError, InputError } from './errors.ts';
-import { escapeLines, safeJson } from './escape.ts';
+import { escapeLines, escapeText, safeJson } from './escape.ts';
 
 export interface OutStream {
   write(chunk: string): unknown;
@@ -41,14 +41,17 @@ export class Output {
     if (this.json) this.io.stdout.write(`${safeJson(value)}\n`);
   }
 
-  /** Text for people on stdout (not with --json). */
+  /**
+   * One line of text for people on stdout (not with --json). A line break inside it is escaped too: lines
+   * quote stored content (record ids in failure messages), which must not forge lines of their own.
+   */
   text(line: string): void {
-    if (!this.json) this.io.stdout.write(`${escapeLines(line)}\n`);
+    if (!this.json) this.io.stdout.write(`${escapeText(line)}\n`);
   }
 
   /** Notes and warnings on stderr (never stdout: it may be piped into a JSON parser); a JSON line with --json. */
   note(line: string): void {
-    this.io.stderr.write(this.json ? `${safeJson({ note: line })}\n` : `${escapeLines(line)}\n`);
+    this.io.stderr.write(this.json ? `${safeJson({ note: line })}\n` : `${escapeText(line)}\n`);
   }
 
   error(error: CliError): void {

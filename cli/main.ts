@@ -93,6 +93,13 @@ export function toCliError(error: unknown): CliError {
 
 /** Entry point for bin.mjs and `tsx cli/main.ts`. */
 export async function main(): Promise<void> {
+  // `audit-trail report … | head` closes stdout early: that is the reader's choice, not a failure.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw error;
+  });
+  // The AWS SDK warns once per process that Node 20 support ends in 2027; the README says so already.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   process.exitCode = await run(process.argv.slice(2));
 }
 

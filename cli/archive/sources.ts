@@ -9,15 +9,15 @@ export async function archiveFromOptions(
   archive: string | undefined,
   cwd: string,
 ): Promise<ArchiveLocation> {
-  if (archive && globals.sandbox) throw new UsageError('pass either --archive or --sandbox, not both');
+  const sandbox = usesSandbox(globals);
+  if (archive && sandbox) throw new UsageError('pass either --archive or --sandbox, not both');
   if (archive) return parseArchiveLocation(archive, cwd, globals.region);
-  if (globals.sandbox)
-    return sandboxArchiveLocation(
-      typeof globals.sandbox === 'string' ? globals.sandbox : DEFAULT_SANDBOX_FILE,
-      cwd,
-    );
+  if (sandbox) return sandboxArchiveLocation(globals.sandboxFile ?? DEFAULT_SANDBOX_FILE, cwd);
   throw new UsageError('no archive: pass --archive DIR or s3://bucket/prefix, or --sandbox');
 }
+
+/** `--sandbox`, or `--sandbox-file FILE` (which implies it). */
+export const usesSandbox = (globals: GlobalOptions) => Boolean(globals.sandbox || globals.sandboxFile);
 
 /** A `--from`/`--to` value in `toISOString()` form, or a usage error naming the flag. */
 export function timeOption(value: string, flag: string): string {

@@ -1,7 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { Command } from 'commander';
 import { applyLegalHold } from '../archive/legal-hold.ts';
-import { archiveFromOptions, partitionRange, periodOptions } from '../archive/sources.ts';
+import { archiveFromOptions, partitionRange, periodOptions, usesSandbox } from '../archive/sources.ts';
 import { type CliContext, globalsOf, outputFor } from '../context.ts';
 import { EXIT, UsageError } from '../errors.ts';
 
@@ -70,7 +70,7 @@ async function bucketOf(options: LegalHoldOptions, command: Command, ctx: CliCon
     });
     return { client, bucket: options.bucket, prefix };
   }
-  if (!globals.sandbox) throw new UsageError('no bucket: pass --bucket B (and --prefix), or --sandbox');
+  if (!usesSandbox(globals)) throw new UsageError('no bucket: pass --bucket B (and --prefix), or --sandbox');
   const location = await archiveFromOptions(globals, undefined, ctx.io.cwd);
   if (location.kind !== 's3')
     throw new UsageError('legal holds exist only in S3: pass --bucket or --sandbox');

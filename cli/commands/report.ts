@@ -8,7 +8,7 @@ import {
   ReportParameterError,
   UnknownReportError,
 } from '#core/report-queries.ts';
-import { archiveFromOptions } from '../archive/sources.ts';
+import { archiveFromOptions, usesSandbox } from '../archive/sources.ts';
 import { openArchive } from '../archive/stores.ts';
 import { type CliContext, globalsOf, outputFor } from '../context.ts';
 import { CliError, EXIT, UsageError } from '../errors.ts';
@@ -71,7 +71,8 @@ function listReports(ctx: CliContext): void {
     reports: REPORT_QUERIES.map(({ name, description, parameters }) => ({ name, description, parameters })),
   });
   for (const query of REPORT_QUERIES) {
-    out.text(`${query.name}\n  ${query.description}`);
+    out.text(query.name);
+    out.text(`  ${query.description}`);
     for (const p of query.parameters.filter(
       (parameter) => !['from', 'to', 'tenant'].includes(parameter.name),
     )) {
@@ -113,7 +114,7 @@ async function runReport(
 ): Promise<ReportResult> {
   const globals = globalsOf(command);
   if (options.athena) {
-    if (options.archive || globals.sandbox)
+    if (options.archive || usesSandbox(globals))
       throw new UsageError('--athena runs in AWS: drop --archive/--sandbox');
     if (!options.workgroup || !options.database)
       throw new UsageError('--athena needs --workgroup and --database');

@@ -14,7 +14,7 @@ import { EXIT } from '../errors.ts';
 import type { Output } from '../io.ts';
 import { progressBar } from '../progress.ts';
 
-interface VerifyArchiveOptions {
+export interface VerifyArchiveOptions {
   readonly tenant?: string;
 }
 
@@ -32,33 +32,43 @@ export function verifyArchiveCommand(ctx: CliContext): Command {
       'archive directory, s3://bucket/prefix, or evidence bundle directory (default with --sandbox: its archive)',
     )
     .option('--tenant <tenant>', 'only the logs of this tenant')
-    .action(async (location: string | undefined, options: VerifyArchiveOptions, command: Command) => {
-      const out = outputFor(ctx, command);
-      const where = await archiveFromOptions(globalsOf(command), location, ctx.io.cwd);
-      if (where.kind === 'directory' && (await isBundle(where.path))) {
-        const report = await verifyBundle(where.path);
-        printBundle(out, where.path, report);
-        ctx.exitCode = report.ok ? EXIT.ok : EXIT.failed;
-        return;
-      }
-      const bars = {
-        objects: progressBar(ctx.io.stderr, 'reading archive ', 0),
-        logs: progressBar(ctx.io.stderr, 'verifying logs  ', 0),
-        events: progressBar(ctx.io.stderr, 'placing events  ', 0),
-      };
-      let report: ArchiveVerification;
-      try {
-        report = await verifyArchive(openArchive(where), {
-          ...(options.tenant ? { tenant: options.tenant } : {}),
-          onProgress: ({ phase, done, total }) => bars[phase].update(done, total),
-          ...(ctx.now ? { now: ctx.now } : {}),
-        });
-      } finally {
-        for (const bar of Object.values(bars)) bar.done();
-      }
-      printArchive(out, describeLocation(where), report);
-      ctx.exitCode = report.ok ? EXIT.ok : EXIT.failed;
+    .action((location: string | undefined, options: VerifyArchiveOptions, command: Command) =>
+      runArchiveVerification(ctx, command, location, options),
+    );
+}
+
+/** Shared by `verify-archive [LOCATION]` and `verify --archive [LOCATION]`. */
+export async function runArchiveVerification(
+  ctx: CliContext,
+  command: Command,
+  location: string | undefined,
+  options: VerifyArchiveOptions,
+): Promise<void> {
+  const out = outputFor(ctx, command);
+  const where = await archiveFromOptions(globalsOf(command), location, ctx.io.cwd);
+  if (where.kind === 'directory' && (await isBundle(where.path))) {
+    const report = await verifyBundle(where.path);
+    printBundle(out, where.path, report);
+    ctx.exitCode = report.ok ? EXIT.ok : EXIT.failed;
+    return;
+  }
+  const bars = {
+    objects: progressBar(ctx.io.stderr, 'reading archive ', 0),
+    logs: progressBar(ctx.io.stderr, 'verifying logs  ', 0),
+    events: progressBar(ctx.io.stderr, 'placing events  ', 0),
+  };
+  let report: ArchiveVerification;
+  try {
+    report = await verifyArchive(openArchive(where), {
+      ...(options.tenant ? { tenant: options.tenant } : {}),
+      onProgress: ({ phase, done, total }) => bars[phase].update(done, total),
+      ...(ctx.now ? { now: ctx.now } : {}),
     });
+  } finally {
+    for (const bar of Object.values(bars)) bar.done();
+  }
+  printArchive(out, describeLocation(where), report);
+  ctx.exitCode = report.ok ? EXIT.ok : EXIT.failed;
 }
 
 function failureLines(failure: VerifyFailure | BundleFailure): string[] {

@@ -8,12 +8,16 @@ import { type CliContext, globalsOf, outputFor } from '../context.ts';
 import { EXIT } from '../errors.ts';
 import { type Output, readInput } from '../io.ts';
 import { progressBar } from '../progress.ts';
+import { runArchiveVerification } from './verify-archive.ts';
 import { apiTrailSource, type TrailReport, verifyTrail } from '../verify-trail.ts';
 import { parseWitness, savedCheckpoints, type Witness } from '../witness.ts';
 
 interface VerifyOptions {
   readonly checkpoints?: string;
   readonly saveCheckpoints?: string;
+  /** `--archive [LOCATION]`: verify from the archive alone (true: the sandbox's archive). */
+  readonly archive?: string | true;
+  readonly tenant?: string;
 }
 
 /**
@@ -31,7 +35,16 @@ export function verifyCommand(ctx: CliContext): Command {
       '--save-checkpoints <file>',
       'when everything verifies, save each log head there (use as --checkpoints next time)',
     )
+    .option(
+      '--archive [location]',
+      'verify from the Object Lock archive alone: a directory, s3://bucket/prefix or an evidence bundle (with --sandbox: its archive)',
+    )
+    .option('--tenant <tenant>', 'with --archive: only the logs of this tenant')
     .action(async (options: VerifyOptions, command: Command) => {
+      if (options.archive !== undefined) {
+        const location = options.archive === true ? undefined : options.archive;
+        return runArchiveVerification(ctx, command, location, options.tenant ? { tenant: options.tenant } : {});
+      }
       const out = outputFor(ctx, command);
       const witness = options.checkpoints
         ? await loadWitness(ctx, options.checkpoints)

@@ -61,7 +61,7 @@ function cli(...args: string[]): Promise<{ code: number; json: any; stderr: stri
   return new Promise((resolve) => {
     execFile(
       'npx',
-      ['tsx', 'cli/main.ts', ...args, '--sandbox', sandboxFile, '--json'],
+      ['tsx', 'cli/main.ts', ...args, '--sandbox-file', sandboxFile, '--json'],
       { cwd: ROOT, maxBuffer: 64 << 20 },
       (error, stdout, stderr) =>
         resolve({ code: error ? Number(error.code ?? 1) : 0, json: JSON.parse(stdout || '{}'), stderr }),
