@@ -1,4 +1,4 @@
-import { constants, createPublicKey, verify } from 'node:crypto';
+import { constants, createPublicKey, type KeyObject, verify } from 'node:crypto';
 import type { SignedCheckpoint, SigningAlgorithm } from './checkpoint.ts';
 
 /** What a signature needs to be checked later: which key made it, how, and that key's public half. */
@@ -27,6 +27,19 @@ export class SignatureVerificationError extends Error {
   override readonly name = 'SignatureVerificationError';
 }
 
+const parsedKeys = new Map<string, KeyObject>();
+
+/** Parses a PEM once: a trail has one signature per checkpoint and only a handful of keys. */
+function publicKeyObject(publicKeyPem: string): KeyObject {
+  let key = parsedKeys.get(publicKeyPem);
+  if (!key) {
+    key = createPublicKey(publicKeyPem);
+    if (parsedKeys.size >= 64) parsedKeys.clear();
+    parsedKeys.set(publicKeyPem, key);
+  }
+  return key;
+}
+
 /** Verifies a signature with nothing but the PEM public key, as an outside auditor would. */
 export function verifySignature(
   publicKeyPem: string,
@@ -34,7 +47,13 @@ export function verifySignature(
   message: Uint8Array,
   signature: Uint8Array,
 ): boolean {
-  const key = createPublicKey(publicKeyPem);
+  let key: KeyObject;
+  try {
+    key = publicKeyObject(publicKeyPem);
+  } catch {
+    // A malformed public key verifies nothing; it is not a crash of the verifier.
+    return false;
+  }
   try {
     if (algorithm === 'ECDSA_SHA_256') {
       if (key.asymmetricKeyType !== 'ec') return false;

@@ -1,4 +1,4 @@
-import { Logger } from '@aws-lambda-powertools/logger';
+import { createLogger } from './logger.ts';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context, DynamoDBStreamEvent } from 'aws-lambda';
@@ -8,7 +8,7 @@ import { ENV } from '#core/env-names.ts';
 import { createAlerter } from '../streams/alerter.ts';
 import { requireEnv } from './env.ts';
 
-const logger = new Logger();
+const logger = createLogger();
 const metrics = new Metrics();
 const bus = new EventBridgeBus(new EventBridgeClient({}), requireEnv(ENV.eventBus));
 

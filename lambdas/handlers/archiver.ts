@@ -1,4 +1,4 @@
-import { Logger } from '@aws-lambda-powertools/logger';
+import { createLogger } from './logger.ts';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -10,7 +10,7 @@ import { ENV } from '#core/env-names.ts';
 import { createArchiver } from '../streams/archiver.ts';
 import { requireEnv } from './env.ts';
 
-const logger = new Logger();
+const logger = createLogger();
 const metrics = new Metrics();
 const archive = new S3ArchiveStore(new S3Client({}), requireEnv(ENV.archiveBucket));
 

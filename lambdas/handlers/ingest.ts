@@ -1,4 +1,4 @@
-import { Logger } from '@aws-lambda-powertools/logger';
+import { createLogger } from './logger.ts';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -10,7 +10,7 @@ import { createIngest } from '#core/ingest.ts';
 import { createIngestHandler } from '../http/ingest.ts';
 import { requireEnv, signingAlgorithmFromEnv, tenantsFromEnv } from './env.ts';
 
-const logger = new Logger();
+const logger = createLogger();
 const metrics = new Metrics();
 const tenants = tenantsFromEnv();
 const store = new DynamoLedgerStore(new DynamoDBClient({}), requireEnv(ENV.ledgerTable));

@@ -1,4 +1,4 @@
-import { Logger } from '@aws-lambda-powertools/logger';
+import { createLogger } from './logger.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { DynamoLedgerStore } from '#adapters/dynamo-ledger-store.ts';
@@ -7,7 +7,7 @@ import { openApiDocument } from '#core/openapi.ts';
 import { createReadHandler } from '../http/read.ts';
 import { requireEnv, tenantsFromEnv } from './env.ts';
 
-const logger = new Logger();
+const logger = createLogger();
 
 const handleRequest = createReadHandler({
   store: new DynamoLedgerStore(new DynamoDBClient({}), requireEnv(ENV.ledgerTable)),
