@@ -69,6 +69,8 @@ export class AuditApiError extends Error {
       readonly requestId?: string;
       readonly retryAfterMs?: number;
       readonly eventIds?: readonly string[];
+      /** With `integrity_error`: the log position the server found inconsistent. */
+      readonly position?: { readonly origin: string; readonly leafIndex?: number; readonly eventId?: string };
     } = {},
     options?: ErrorOptions,
   ) {
@@ -441,7 +443,14 @@ function networkError(call: Call, error: Error): AuditApiError {
 /** The API's `{"error": {code, message, issues}}`; API Gateway's own `{"message"}` errors; anything else. */
 function apiError(response: HttpResponse): AuditApiError {
   let body: {
-    error?: { code?: unknown; message?: unknown; issues?: unknown; eventIds?: unknown; requestId?: unknown };
+    error?: {
+      code?: unknown;
+      message?: unknown;
+      issues?: unknown;
+      eventIds?: unknown;
+      requestId?: unknown;
+      position?: unknown;
+    };
     message?: unknown;
   } = {};
   try {
@@ -467,7 +476,14 @@ function apiError(response: HttpResponse): AuditApiError {
     ...(requestId ? { requestId } : {}),
     ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     ...(Array.isArray(body.error?.eventIds) ? { eventIds: body.error.eventIds as string[] } : {}),
+    ...(isPosition(body.error?.position) ? { position: body.error.position } : {}),
   });
+}
+
+function isPosition(value: unknown): value is { origin: string; leafIndex?: number; eventId?: string } {
+  if (typeof value !== 'object' || value === null) return false;
+  const { origin, leafIndex } = value as { origin?: unknown; leafIndex?: unknown };
+  return typeof origin === 'string' && (leafIndex === undefined || Number.isSafeInteger(leafIndex));
 }
 
 const headerValue = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value);

@@ -347,7 +347,12 @@ export function apiTrailSource(client: AuditClient): TrailSource {
         const { receipt } = await client.getEvent(eventId);
         return { eventId, origin: receipt.origin, leafIndex: receipt.leafIndex };
       } catch (error) {
-        // The read API cannot rebuild a receipt whose append is gone (500 integrity_error) or find the event.
+        // The read API cannot rebuild a receipt whose append is gone (500 integrity_error): it says where the
+        // event claims to be, which names the leaf a rollback removed.
+        const position = error instanceof AuditApiError ? error.details.position : undefined;
+        if (position?.leafIndex !== undefined && (position.eventId ?? eventId) === eventId) {
+          return { eventId, origin: position.origin, leafIndex: position.leafIndex };
+        }
         if (error instanceof AuditApiError && (error.status === 404 || error.code === 'integrity_error')) {
           return { unavailable: `${error.status} ${error.code}: ${error.message}` };
         }

@@ -66,8 +66,21 @@ export class NotFoundError extends AuditTrailError {
   readonly code = 'not_found';
 }
 
+/** Where in which log an integrity problem sits, so a verifier can name the leaf. */
+export interface LeafPosition {
+  readonly origin: string;
+  readonly leafIndex?: number;
+  readonly eventId?: string;
+}
+
 /** The stored trail is inconsistent (a receipt cannot be rebuilt): an integrity problem, not a client error. */
 export class IntegrityError extends AuditTrailError {
   override readonly name = 'IntegrityError';
   readonly code = 'integrity_error';
+  constructor(
+    message: string,
+    readonly position?: LeafPosition,
+  ) {
+    super(message);
+  }
 }

@@ -19,7 +19,13 @@ export async function rebuildReceipts(store: LedgerStore, events: readonly Store
   for (const group of byAppend.values()) {
     const first = group[0]!;
     const append = await store.getAppend(first.origin, first.appendStart);
-    if (!append) throw new IntegrityError(`append ${first.appendStart} of ${first.origin} is missing`);
+    if (!append) {
+      throw new IntegrityError(`append ${first.appendStart} of ${first.origin} is missing (was the log rolled back?)`, {
+        origin: first.origin,
+        leafIndex: first.leafIndex,
+        eventId: first.eventId,
+      });
+    }
     const tree = await appendTree(store, append, first.tenant);
     for (const event of group) {
       receipts.set(
@@ -44,13 +50,20 @@ async function appendTree(store: LedgerStore, append: AppendRecord, tenant: stri
   const leaves = append.eventIds.map((id, offset) => {
     const event = stored.get(id);
     if (!event || event.leafIndex !== append.start + offset) {
-      throw new IntegrityError(`leaf ${append.start + offset} (event ${id}) of ${append.origin} is missing or moved`);
+      throw new IntegrityError(`leaf ${append.start + offset} (event ${id}) of ${append.origin} is missing or moved`, {
+        origin: append.origin,
+        leafIndex: append.start + offset,
+        eventId: id,
+      });
     }
     return event.leafHash;
   });
   const tree = new PartialTree(append.start, append.previousFrontier, leaves);
   if (!equalHashes(tree.root(), parseCheckpointBody(append.checkpoint.body).rootHash)) {
-    throw new IntegrityError(`append ${append.start} of ${append.origin} does not match its signed checkpoint`);
+    throw new IntegrityError(`append ${append.start} of ${append.origin} does not match its signed checkpoint`, {
+      origin: append.origin,
+      leafIndex: append.start,
+    });
   }
   return tree;
 }

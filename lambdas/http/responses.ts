@@ -57,6 +57,7 @@ export function toErrorResponse(error: unknown, requestId: string): APIGatewayPr
     const details: Record<string, unknown> = {};
     if (error instanceof InvalidEventsError) details.issues = error.issues;
     if (error instanceof EventConflictError) details.eventIds = error.eventIds;
+    if (error instanceof IntegrityError && error.position) details.position = error.position;
     const headers: Record<string, string> = error instanceof ContentionError ? { 'retry-after': String(error.retryAfterSeconds) } : {};
     return errorResponse(status, error.code, error.message, details, headers);
   }

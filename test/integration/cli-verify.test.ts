@@ -218,7 +218,7 @@ describe('audit-trail send + verify against the sandbox', { timeout: 180_000 }, 
     expect((await verify()).code).toBe(0);
   });
 
-  it('fails with exit 1 when the head is rolled back: orphans without a witness, the lost leaf with one', async () => {
+  it('fails with exit 1 when the head is rolled back, naming a lost leaf without a witness and the first lost leaf with one', async () => {
     const log = busiestLog();
     const origin = log[0]!.origin;
     const { Items = [] } = await dynamo.send(
@@ -242,7 +242,10 @@ describe('audit-trail send + verify against the sandbox', { timeout: 180_000 }, 
         const blind = await verify();
         expect(blind.code).toBe(1);
         expect(blind.report.failure?.check).toBe('orphan');
-        expect(lost.map((receipt) => receipt.eventId)).toContain(blind.report.failure?.eventId);
+        // The server's integrity error says where the orphan claims to be: the lost leaf is named.
+        const orphan = lost.find((receipt) => receipt.eventId === blind.report.failure?.eventId);
+        expect(orphan).toBeDefined();
+        expect(blind.report.failure).toMatchObject({ origin, leafIndex: orphan!.leafIndex });
 
         const witnessed = await verify('--checkpoints', join(work, 'receipts.jsonl'));
         expect(witnessed.code).toBe(1);
