@@ -18,6 +18,10 @@ const ErrorBody = z.strictObject({
     message: z.string(),
     issues: z.array(z.strictObject({ index: z.number().int(), path: z.string(), message: z.string() })).optional(),
     eventIds: z.array(z.string()).optional(),
+    position: z
+      .strictObject({ origin: z.string(), leafIndex: z.number().int().optional(), eventId: z.string().optional() })
+      .optional()
+      .meta({ description: 'with integrity_error: the log position found inconsistent' }),
   }),
 });
 
