@@ -17,11 +17,13 @@ import { createIngest } from '#core/ingest.ts';
 import { type MonitorSummary, monitoredOrigins, runIntegrityMonitor } from '#core/integrity-monitor.ts';
 import { openApiDocument } from '#core/openapi.ts';
 import type { TenantsConfig } from '#core/tenancy.ts';
+import { createViolationRecorder } from '#core/violation-recorder.ts';
 import { createIngestHandler } from '../lambdas/http/ingest.ts';
 import { createReadHandler } from '../lambdas/http/read.ts';
 import { createAlerter } from '../lambdas/streams/alerter.ts';
 import { createArchiver } from '../lambdas/streams/archiver.ts';
 import { type FiredAlert, LocalAlertBus } from './alert-bus.ts';
+import { LOCAL_ACCOUNT_ID } from './lambda-runtime.ts';
 import { localS3ClientConfig } from './services/s3.ts';
 
 export interface LocalAppOptions {
@@ -57,6 +59,9 @@ export interface LocalApp {
 }
 
 const localCredentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+
+/** The role the sandbox's monitor records its `integrity.violation` events as (CDK: the monitor's role). */
+export const SANDBOX_MONITOR_ROLE_ARN = `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/audit-trail-sandbox-monitor`;
 
 /**
  * The same handler code as the Lambdas, wired to local services: DynamoDB Local for the ledger, the
@@ -107,6 +112,21 @@ export async function createLocalApp(options: LocalAppOptions): Promise<LocalApp
   });
   const alerter = createAlerter({ bus, codec, log: streamLog('alerter') });
   const origins = monitoredOrigins(options.tenants, options.deploymentOrigin);
+  // The same recorder as the Lambda's, with the local signer and store.
+  const recordViolations = createViolationRecorder({
+    store,
+    signer,
+    deploymentOrigin: options.deploymentOrigin,
+    tenants: options.tenants,
+    identity: { principalArn: SANDBOX_MONITOR_ROLE_ARN, accountId: LOCAL_ACCOUNT_ID },
+  });
+  const runMonitor = async (): Promise<MonitorSummary> => {
+    const summary = await runIntegrityMonitor({ store, archive, bus, origins, recordViolations });
+    for (const failure of summary.recording?.failed ?? []) {
+      log(`monitor: violation ${failure.check} of ${failure.origin} ${failure.message}`);
+    }
+    return summary;
+  };
   return {
     api: { ingest: (event) => ingest(event), read: (event) => read(event) },
     streamConsumers: [
@@ -114,7 +134,7 @@ export async function createLocalApp(options: LocalAppOptions): Promise<LocalApp
       { name: 'alerter', handler: (event, context) => alerter(event, context) },
     ],
     alerts: bus.fired,
-    runMonitor: () => runIntegrityMonitor({ store, archive, bus, origins }),
+    runMonitor,
     close: async () => {
       dynamodb.destroy();
       s3.destroy();

@@ -19,4 +19,9 @@ export const ENV = {
   eventBus: 'EVENT_BUS_NAME',
   /** Days a record stays in DynamoDB after it is archived (TTL). */
   hotRetentionDays: 'HOT_RETENTION_DAYS',
+  /**
+   * The integrity monitor's own IAM role ARN (`arn:aws:iam::<account>:role/<name>`): the caller of the
+   * `integrity.violation` events it records in the trail.
+   */
+  monitorRoleArn: 'MONITOR_ROLE_ARN',
 } as const;

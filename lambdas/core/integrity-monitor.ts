@@ -20,9 +20,12 @@ import { type AppendWithLeavesJson, appendToJson, type LeafJson } from './wire.t
  *   signatures, and that each checkpoint extends the one before (`leaf-hash`, `missing-leaf`, `root`,
  *   `signature`, `previous-checkpoint`, `gap`, … — the names `audit-trail verify` uses);
  * - the archive trailing the table for longer than a grace period: an `archive-lag` warning.
- * Every violation is published as an `Integrity Violation` bus entry. The monitor's progress per log is
- * an object `monitor/state/<slug>.json` in the archive, written only while the log is clean, so a
- * violation is raised again on every run until someone repairs it.
+ * Every violation is published as an `Integrity Violation` bus entry and, when a recorder is injected
+ * (`recordViolations`, see violation-recorder.ts), recorded in the affected tenant's trail as an audit
+ * event. Recording never stands in the way of the bus entry: it runs after publishing, and its failures
+ * are reported in the summary, not thrown. The monitor's progress per log is an object
+ * `monitor/state/<slug>.json` in the archive, written only while the log is clean, so a violation is
+ * raised again on every run until someone repairs it.
  */
 
 export const MONITOR_STATE_PREFIX = 'monitor/state/';
@@ -71,6 +74,54 @@ export interface IntegrityMonitorDeps {
   readonly recheckNewestForMs?: number;
   /** Logs checked at the same time. @default 4 */
   readonly concurrency?: number;
+  /**
+   * Records the run's violations in the trail (port; `createViolationRecorder` in violation-recorder.ts
+   * implements it with the ingest use case). Called after the bus entries are published, only when there
+   * are violations. A throw is caught: every violation is then reported as not recorded.
+   * @default - violations are only published
+   */
+  readonly recordViolations?: RecordViolations;
+}
+
+/** What a recorder learns about the run: when it found the violations, and how each log fared. */
+export interface MonitorRun {
+  readonly detectedAt: Date;
+  readonly logs: readonly LogReport[];
+}
+
+/** Port: records violations as audit events. */
+export type RecordViolations = (
+  violations: readonly IntegrityViolation[],
+  run: MonitorRun,
+) => Promise<ViolationRecording>;
+
+/** A violation that is in the trail: where the audit event describing it sits. */
+export interface RecordedViolation {
+  readonly origin: string;
+  readonly check: string;
+  readonly leafIndex?: number;
+  readonly tenant: string;
+  /** Id of the `integrity.violation` audit event. */
+  readonly eventId: string;
+  /** The log that holds the event, and its leaf there. */
+  readonly recordedIn: string;
+  readonly recordedLeafIndex: number;
+  /** `recorded` by this run, or `already-recorded` (same finding, same window, by an earlier run). */
+  readonly status: 'recorded' | 'already-recorded';
+}
+
+/** A violation that could not be recorded (its bus entry is published regardless). */
+export interface UnrecordedViolation {
+  readonly origin: string;
+  readonly check: string;
+  readonly leafIndex?: number;
+  readonly tenant?: string;
+  readonly message: string;
+}
+
+export interface ViolationRecording {
+  readonly recorded: readonly RecordedViolation[];
+  readonly failed: readonly UnrecordedViolation[];
 }
 
 export type IntegrityViolation = IntegrityViolationDetail;
@@ -100,6 +151,8 @@ export interface MonitorSummary {
   readonly warnings: readonly MonitorWarning[];
   /** Logs the monitor could not check (a store or archive error): nothing is known about them. */
   readonly errors: readonly { readonly origin: string; readonly message: string }[];
+  /** How the violations were recorded in the trail; present when a recorder is injected. */
+  readonly recording?: ViolationRecording;
 }
 
 /** Every log of every configured tenant: `<deploymentOrigin>/<tenant>/<shard>`. */
@@ -116,7 +169,11 @@ const DEFAULTS = {
   pageSize: 100,
 };
 
-/** One run over all logs. Publishes violations; throws only if publishing them fails. */
+/**
+ * One run over all logs. Publishes violations, then records them (if a recorder is injected); throws only
+ * if publishing them fails, and then only after recording was attempted (a retried run records nothing
+ * twice: the recorder's event ids are deterministic).
+ */
 export async function runIntegrityMonitor(deps: IntegrityMonitorDeps): Promise<MonitorSummary> {
   const now = (deps.clock ?? (() => new Date()))();
   const { keys, violations } = await loadKeys(deps.store, deps.archive);
@@ -130,16 +187,52 @@ export async function runIntegrityMonitor(deps: IntegrityMonitorDeps): Promise<M
   await Promise.all(Array.from({ length: Math.max(1, deps.concurrency ?? DEFAULTS.concurrency) }, worker));
   results.sort((a, b) => deps.origins.indexOf(a.report.origin) - deps.origins.indexOf(b.report.origin));
   const all = [...violations, ...results.flatMap((result) => (result.violation ? [result.violation] : []))];
-  if (all.length > 0) await deps.bus.publish(all.map((violation) => integrityViolationEntry(violation, now)));
+  const logs = results.map((result) => result.report);
+  let published: { error: unknown } | undefined;
+  if (all.length > 0) {
+    try {
+      await deps.bus.publish(all.map((violation) => integrityViolationEntry(violation, now)));
+    } catch (error) {
+      published = { error };
+    }
+  }
+  const recording = deps.recordViolations
+    ? await recordSafely(deps.recordViolations, all, { detectedAt: now, logs })
+    : undefined;
+  if (published) throw published.error;
   return {
     checkedAt: now.toISOString(),
-    logs: results.map((result) => result.report),
+    logs,
     violations: all,
     warnings: results.flatMap((result) => (result.warning ? [result.warning] : [])),
     errors: results.flatMap((result) =>
       result.error ? [{ origin: result.report.origin, message: result.error }] : [],
     ),
+    ...(recording ? { recording } : {}),
   };
+}
+
+/** Runs the recorder; a throw turns into every violation reported as not recorded. */
+async function recordSafely(
+  record: RecordViolations,
+  violations: readonly IntegrityViolation[],
+  run: MonitorRun,
+): Promise<ViolationRecording> {
+  if (violations.length === 0) return { recorded: [], failed: [] };
+  try {
+    return await record(violations, run);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return {
+      recorded: [],
+      failed: violations.map((violation) => ({
+        origin: violation.origin,
+        check: violation.check,
+        ...(violation.leafIndex !== undefined ? { leafIndex: violation.leafIndex } : {}),
+        message: `not recorded in the trail: ${reason}`,
+      })),
+    };
+  }
 }
 
 interface LogResult {

@@ -5,10 +5,15 @@ import {
   aws_events_targets as targets,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { ENV } from '#core/env-names.ts';
 import type { AuditFunction } from './audit-function.ts';
 
 export interface IntegrityMonitorProps {
-  /** The monitor function (`lambdas/handlers/monitor.ts`), already bound to the table, archive and bus. */
+  /**
+   * The monitor function (`lambdas/handlers/monitor.ts`), already bound to the table (`append`: it records
+   * violations in the trail), the signing key (`sign`), the archive and the bus. The construct sets
+   * MONITOR_ROLE_ARN: the function's role is the caller of the violation events it records.
+   */
   readonly function: AuditFunction;
   /**
    * How often the monitor runs (5 minutes to 1 day, whole minutes).
@@ -22,12 +27,18 @@ export const MONITOR_METRICS = {
   violations: 'IntegrityViolations',
   archiveLag: 'ArchiveLagWarnings',
   errors: 'MonitorErrors',
+  /** Violations recorded in the trail by a run (`integrity.violation` events). */
+  recorded: 'ViolationsRecorded',
+  /** Violations a run could not record in the trail (they were still published; the logs say why). */
+  notRecorded: 'ViolationsNotRecorded',
 } as const;
 
 /**
  * Runs the integrity monitor on an EventBridge schedule and watches it: any integrity violation, any log
  * it could not check, and the monitor not running at all (no invocation for three intervals) each raise
- * an alarm. Violations are also published on the audit bus, where the `integrity-violation` rule alerts.
+ * an alarm. Violations are also published on the audit bus, where the `integrity-violation` rule alerts,
+ * and recorded in the affected tenant's trail as `integrity.violation` audit events (the `integrity-alerts`
+ * report).
  */
 export class IntegrityMonitor extends Construct {
   readonly schedule: events.Rule;
@@ -49,6 +60,7 @@ export class IntegrityMonitor extends Construct {
     }
     this.interval = interval;
     this.fn = props.function;
+    props.function.addEnvironment(ENV.monitorRoleArn, props.function.role.roleArn);
 
     this.schedule = new events.Rule(this, 'Schedule', {
       description: `Runs the audit-trail integrity monitor every ${minutes} minutes`,
@@ -100,6 +112,11 @@ export class IntegrityMonitor extends Construct {
   /** Logs the monitor could not check (sum over one interval). */
   metricMonitorErrors(): cloudwatch.Metric {
     return this.fn.metric(MONITOR_METRICS.errors, { period: this.interval });
+  }
+
+  /** Violations a run could not record in the trail (sum over one interval). */
+  metricViolationsNotRecorded(): cloudwatch.Metric {
+    return this.fn.metric(MONITOR_METRICS.notRecorded, { period: this.interval });
   }
 
   /** Logs whose archive trails the table beyond the grace period (sum over one interval). */

@@ -182,9 +182,12 @@ export class StatelessStack extends Stack {
       entry: HANDLER_ENTRIES.monitor,
       serviceName: 'audit-trail-monitor',
       description:
-        'Scheduled integrity monitor: ledger vs Object Lock archive; publishes Integrity Violation entries',
+        'Scheduled integrity monitor: ledger vs Object Lock archive; publishes Integrity Violation entries and records them in the trail',
     });
-    ledger.bindTo(this.monitorFunction, 'readLog');
+    // It reads every log, and records each violation it finds as an audit event in the tenant's trail
+    // through the ingest use case: the append grant (which includes readLog's reads) and the signing key.
+    ledger.bindTo(this.monitorFunction, 'append');
+    signingKey.bindTo(this.monitorFunction, 'sign');
     archive.bindTo(this.monitorFunction, 'readWrite', [MONITOR_STATE_PREFIX]);
     this.alerts.bindTo(this.monitorFunction);
     this.monitor = new IntegrityMonitor(this, 'IntegrityMonitor', {

@@ -5,6 +5,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AUDIT_SOURCE, buildAlertRules, INTEGRITY_VIOLATION_DETAIL_TYPE } from '#core/alert-rules.ts';
 import { ENV } from '#core/env-names.ts';
+import { MONITOR_STATE_PREFIX } from '#core/integrity-monitor.ts';
 import { eventKey } from '#core/ledger-layout.ts';
 import { eventBatchGatewayModel } from '#core/openapi.ts';
 import {
@@ -19,10 +20,11 @@ import { AuditAlerts } from '../../lib/constructs/audit-alerts.ts';
 import { MAX_EVENTS_PER_REQUEST } from '../../lib/constructs/audit-api.ts';
 import { AuditFunction } from '../../lib/constructs/audit-function.ts';
 import { IntegrityMonitor } from '../../lib/constructs/integrity-monitor.ts';
+import { APPEND_TABLE_ACTIONS, TABLE_KEY_WRITE_ACTIONS } from '../../lib/constructs/ledger-table.ts';
 import { INGEST_METRICS } from '../../lib/constructs/operations-dashboard.ts';
 import { OperationsKey } from '../../lib/constructs/operations-key.ts';
 import { HANDLER_ENTRIES } from '../../lib/stacks/stateless-stack.ts';
-import { devConfig, flatten, logicalIdOf, newApp, synthAuditTrail } from './support.ts';
+import { devConfig, flatten, grantedPermissions, logicalIdOf, newApp, synthAuditTrail } from './support.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: synthesized CloudFormation JSON, checked by the assertions themselves
 type Resources = Record<string, { Type: string; Properties: Record<string, any> }>;
@@ -292,17 +294,62 @@ describe('functions', () => {
     );
   });
 
-  it('gives the monitor the table, the archive, the bus, the origin and the tenants', () => {
-    expect(Object.keys(fn('Monitor').Environment.Variables).sort()).toEqual(
+  it('gives the monitor the table, the archive, the bus, the signing key, the origin, the tenants and its role', () => {
+    const env = fn('Monitor').Environment.Variables;
+    expect(Object.keys(env).sort()).toEqual(
       [
         ENV.ledgerTable,
         ENV.archiveBucket,
         ENV.eventBus,
+        ENV.signingKey,
+        ENV.signingAlgorithm,
         ENV.deploymentOrigin,
         ENV.tenants,
+        ENV.monitorRoleArn,
         ...POWERTOOLS_ENV,
       ].sort(),
     );
+    // The caller of the integrity.violation events it records: its own role.
+    expect(env[ENV.monitorRoleArn]).toEqual(arnOf('MonitorRole', 'AWS::IAM::Role'));
+    expect(env[ENV.signingAlgorithm]).toBe('ECDSA_SHA_256');
+    expect(flatten(env[ENV.signingKey])).toMatch(
+      /^<import AuditTrail-dev-Stateful:ExportsOutputFnGetAttSigningKey\w+Arn\w+>$/,
+    );
+  });
+
+  it('grants the monitor exactly: log reads and appends, checkpoint signing, its archive state, the bus', () => {
+    const lines = grantedPermissions(template, logicalIdOf(template, 'AWS::IAM::Role', 'MonitorRole')).map(
+      (line) =>
+        line
+          .replace(
+            /<import AuditTrail-dev-Stateful:ExportsOutputFnGetAtt([A-Za-z]+?)[0-9A-F]{8}Arn[0-9A-F]{8}>/g,
+            '<$1>',
+          )
+          .replace(/<(AlertsBus|MonitorLogs)[0-9A-F]{8}\.Arn>/, '<$1>')
+          .replace(
+            / if \{"StringEquals":\{"kms:ViaService":\{"Fn::Join":\["",\["(\w+)\.",\{"Ref":"AWS::Region"\},"\.amazonaws\.com"\]\]\}\}\}$/,
+            ' via $1',
+          ),
+    );
+    expect(lines).toEqual(
+      [
+        // readLog's reads, and the ingest transaction (ConditionCheckItem, PutItem, UpdateItem): no delete.
+        ...APPEND_TABLE_ACTIONS.map((action) => `${action} on <LedgerTable>`),
+        ...TABLE_KEY_WRITE_ACTIONS.map((action) => `${action} on <LedgerKey> via dynamodb`),
+        // One signature per tenant and run with new violations, with the key's algorithm only.
+        'kms:Sign on <SigningKey> if {"StringEquals":{"kms:SigningAlgorithm":"ECDSA_SHA_256"}}',
+        'kms:GetPublicKey on <SigningKey>',
+        's3:GetObject on <ArchiveBucket>/*',
+        's3:ListBucket on <ArchiveBucket>',
+        `s3:PutObject on <ArchiveBucket>/${MONITOR_STATE_PREFIX}*`,
+        'kms:Decrypt on <ArchiveKey> via s3',
+        'kms:GenerateDataKey on <ArchiveKey> via s3',
+        'events:PutEvents on <AlertsBus>',
+        'logs:CreateLogStream on <MonitorLogs>',
+        'logs:PutLogEvents on <MonitorLogs>',
+      ].sort(),
+    );
+    expect(lines.join('\n')).not.toMatch(/DeleteItem|TransactWriteItems|Scan|s3:Delete|kms:Sign on \*/);
   });
 
   it('gives background functions longer timeouts than the API allows', () => {
