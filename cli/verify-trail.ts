@@ -1,3 +1,4 @@
+import { hash as digest } from 'node:crypto';
 import { canonicalBytes } from '#core/canonical.ts';
 import { parseCheckpointBody, type SignedCheckpoint } from '#core/checkpoint.ts';
 import { leafHash, toHex } from '#core/merkle.ts';
@@ -25,10 +26,18 @@ export interface TrailSource {
   /** Appends of a log in order, from the one starting at `from`; nothing for a log the store lacks. */
   appends(origin: string, from: number): AsyncIterable<unknown>;
   /** The store's own listing of events, page by page; absent if the source holds logs only. */
-  events?(): AsyncIterable<readonly Record<string, unknown>[]>;
+  events?(): AsyncIterable<readonly ListedEvent[]>;
   /** Where the store places an event it lists but no verified log holds, or why it cannot say. */
   locate?(eventId: string): Promise<EventPosition | { readonly unavailable: string }>;
 }
+
+/**
+ * An event as a store lists it: its record (the API), or the record's exact stored text and the id it is
+ * listed under (an archive's events lines). Text is compared with the verified leaf's bytes, not re-hashed.
+ */
+export type ListedEvent =
+  | { readonly record: Record<string, unknown> }
+  | { readonly eventId: string; readonly recordText: string };
 
 export interface VerifyTrailOptions {
   /** A witness: checkpoints seen before. Each log must still pass through them. */
@@ -71,12 +80,11 @@ const UNKNOWN_LOG = '(unknown log)';
 
 /** Verified positions by event id: how a listed event is matched to its leaf without refetching the log. */
 class LeafIndex {
-  private readonly origins: string[] = [];
-  private readonly byId = new Map<string, { origin: number; leafIndex: number; hash: string }>();
+  private readonly byId = new Map<string, VerifiedLeaf>();
   duplicate: VerifyFailure | undefined;
 
   add(leaf: VerifiedLeaf): void {
-    const earlier = this.get(leaf.eventId);
+    const earlier = this.byId.get(leaf.eventId);
     if (earlier && !this.duplicate) {
       this.duplicate = {
         origin: leaf.origin,
@@ -86,14 +94,31 @@ class LeafIndex {
         message: `event ${leaf.eventId} is recorded twice: at ${earlier.origin} leaf ${earlier.leafIndex} and here`,
       };
     }
-    let origin = this.origins.indexOf(leaf.origin);
-    if (origin < 0) origin = this.origins.push(leaf.origin) - 1;
-    this.byId.set(leaf.eventId, { origin, leafIndex: leaf.leafIndex, hash: toHex(leaf.leafHash) });
+    this.byId.set(leaf.eventId, leaf);
   }
 
-  get(eventId: string): { origin: string; leafIndex: number; hash: string } | undefined {
-    const entry = this.byId.get(eventId);
-    return entry && { origin: this.origins[entry.origin]!, leafIndex: entry.leafIndex, hash: entry.hash };
+  get(eventId: string): VerifiedLeaf | undefined {
+    return this.byId.get(eventId);
+  }
+}
+
+/**
+ * Whether a listed event has the verified leaf's bytes: compared as text when both sides are text (the same
+ * bytes, nothing to hash), else by leaf hash.
+ */
+function sameBytes(listed: ListedEvent, leaf: VerifiedLeaf): boolean {
+  if ('recordText' in listed && leaf.recordText !== undefined) return listed.recordText === leaf.recordText;
+  return listedHash(listed) === toHex(leaf.leafHash);
+}
+
+/** The leaf hash of a listed event, or why it has none. */
+function listedHash(listed: ListedEvent): string {
+  try {
+    return 'recordText' in listed
+      ? digest('sha256', `\0${listed.recordText}`, 'hex')
+      : toHex(leafHash(canonicalBytes(listed.record)));
+  } catch (error) {
+    return `unhashable: ${(error as Error).message}`;
   }
 }
 
@@ -196,6 +221,7 @@ const verifiedSizes = (runs: ReadonlyMap<string, Run>) =>
 /**
  * Every event the store lists must be a verified leaf with the same bytes. One that is not is an orphan:
  * typically its log's head was rolled back past it. A log that grew since it was verified is caught up first.
+ * An event found in the index is settled synchronously (no await per event).
  */
 async function checkListedEvents(
   source: TrailSource,
@@ -205,50 +231,60 @@ async function checkListedEvents(
 ): Promise<{ failure?: VerifyFailure; listed: number }> {
   let listed = 0;
   for await (const page of source.events!()) {
-    for (const record of page) {
+    for (const event of page) {
       progress(++listed);
-      const failure = await checkListedEvent(source, index, runs, record);
-      if (failure) return { failure, listed };
+      const eventId = listedId(event);
+      if (eventId === undefined)
+        return {
+          failure: {
+            origin: UNKNOWN_LOG,
+            check: 'record',
+            message: 'the store lists an event without an id',
+          },
+          listed,
+        };
+      let leaf = index.get(eventId);
+      if (!leaf) {
+        const failure = await placeListed(source, index, runs, eventId);
+        if (failure) return { failure, listed };
+        leaf = index.get(eventId)!;
+      }
+      if (sameBytes(event, leaf)) continue;
+      return {
+        failure: {
+          origin: leaf.origin,
+          check: 'record',
+          leafIndex: leaf.leafIndex,
+          eventId,
+          message: `the store lists event ${eventId} with content that differs from verified leaf ${leaf.leafIndex}`,
+        },
+        listed,
+      };
     }
   }
   return { listed };
 }
 
-async function checkListedEvent(
+function listedId(event: ListedEvent): string | undefined {
+  if ('recordText' in event) return event.eventId;
+  return typeof event.record.id === 'string' ? event.record.id : undefined;
+}
+
+/** An event no verified leaf holds yet: its log may have grown (caught up here), else it is an orphan. */
+async function placeListed(
   source: TrailSource,
   index: LeafIndex,
   runs: ReadonlyMap<string, Run>,
-  record: Record<string, unknown>,
+  eventId: string,
 ): Promise<VerifyFailure | undefined> {
-  const eventId = typeof record.id === 'string' ? record.id : undefined;
-  if (eventId === undefined)
-    return { origin: UNKNOWN_LOG, check: 'record', message: 'the store lists an event without an id' };
-  let entry = index.get(eventId);
-  if (!entry) {
-    const placed = await place(source, runs, eventId);
-    if (placed) return placed;
-    entry = index.get(eventId);
-    if (!entry)
-      return {
-        origin: UNKNOWN_LOG,
-        check: 'orphan',
-        eventId,
-        message: `event ${eventId} is listed but no verified log holds it`,
-      };
-  }
-  let hash: string;
-  try {
-    hash = toHex(leafHash(canonicalBytes(record)));
-  } catch (error) {
-    hash = `unhashable: ${(error as Error).message}`;
-  }
-  if (hash === entry.hash) return undefined;
+  const placed = await place(source, runs, eventId);
+  if (placed) return placed;
+  if (index.get(eventId)) return undefined;
   return {
-    origin: entry.origin,
-    check: 'record',
-    leafIndex: entry.leafIndex,
+    origin: UNKNOWN_LOG,
+    check: 'orphan',
     eventId,
-    message: `the store lists event ${eventId} with content that differs from verified leaf ${entry.leafIndex}`,
+    message: `event ${eventId} is listed but no verified log holds it`,
   };
 }
 
@@ -340,7 +376,8 @@ export function apiTrailSource(client: AuditClient): TrailSource {
       }
     },
     async *events() {
-      for await (const page of client.listEvents({ limit: 100 })) yield page.events;
+      for await (const page of client.listEvents({ limit: 100 }))
+        yield page.events.map((record) => ({ record }));
     },
     async locate(eventId) {
       try {

@@ -1,6 +1,7 @@
-import type { ArchivedEvent } from '#core/archive-layout.ts';
+import type { ArchivedLine } from '#core/archive-layout.ts';
 import { parseCheckpointBody } from '#core/checkpoint.ts';
-import type { AppendJson, AppendWithLeavesJson } from '#core/wire.ts';
+import type { VerifiableAppend } from '#core/verify-log.ts';
+import type { AppendJson } from '#core/wire.ts';
 import type { LogSummary } from '../client.ts';
 import type { TrailSource } from '../verify-trail.ts';
 import type { ArchiveContents } from './read-archive.ts';
@@ -9,6 +10,10 @@ import type { ArchiveContents } from './read-archive.ts';
  * The archive as a trail source for `verifyTrail`: each log's appends (checkpoints/) joined with their leaves
  * (events/), the archive's latest checkpoint of each log as its head (the high-water mark a truncated log
  * fails against), and every archived record as a listed event that must sit on a verified leaf.
+ *
+ * Records stay text throughout: leaves carry each line's record text (the leaf's exact bytes, which the
+ * verifier hashes as they are), and the listed events are the lines themselves (id and text), which the
+ * verifier compares with the verified leaf's bytes. No record is parsed on this path.
  */
 export function archiveTrailSource(contents: ArchiveContents): TrailSource {
   return {
@@ -16,7 +21,7 @@ export function archiveTrailSource(contents: ArchiveContents): TrailSource {
     logs: async () => logHeads(contents),
     appends: (origin, from) => appendsWithLeaves(contents, origin, from),
     async *events() {
-      for (const log of contents.events.values()) yield [...log.values()].map((line) => line.record);
+      for (const log of contents.events.values()) yield [...log.values()];
     },
     async locate(eventId) {
       const line = findLine(contents, eventId);
@@ -58,37 +63,33 @@ async function* appendsWithLeaves(
   contents: ArchiveContents,
   origin: string,
   from: number,
-): AsyncIterable<AppendWithLeavesJson> {
+): AsyncIterable<VerifiableAppend> {
   const appends = [...(contents.appends.get(origin)?.values() ?? [])]
     .filter((a) => a.start >= from)
     .sort((a, b) => a.start - b.start);
-  const events = contents.events.get(origin) ?? new Map<number, ArchivedEvent>();
+  const events = contents.events.get(origin) ?? new Map<number, ArchivedLine>();
   const lastWithLeaves = appends.findLastIndex((append) => leavesOf(append, events).length > 0);
   for (const append of appends.slice(0, lastWithLeaves + 1))
     yield { ...append, leaves: leavesOf(append, events) };
 }
 
-function leavesOf(
-  append: AppendJson,
-  events: ReadonlyMap<number, ArchivedEvent>,
-): AppendWithLeavesJson['leaves'] {
-  const leaves: AppendWithLeavesJson['leaves'] = [];
+/**
+ * The append's archived lines, served as they are: a line has a leaf's fields (`leafIndex`, `eventId`,
+ * `leafHash`, `recordText`), and its `eventId` is checked by the verifier against the append and the
+ * record's own id.
+ */
+function leavesOf(append: AppendJson, events: ReadonlyMap<number, ArchivedLine>): ArchivedLine[] {
+  const leaves: ArchivedLine[] = [];
   for (let leafIndex = append.start; leafIndex < append.size; leafIndex++) {
     const line = events.get(leafIndex);
-    if (line)
-      leaves.push({
-        leafIndex,
-        eventId: String(line.record.id),
-        leafHash: line.leafHash,
-        record: line.record,
-      });
+    if (line) leaves.push(line);
   }
   return leaves;
 }
 
-function findLine(contents: ArchiveContents, eventId: string): ArchivedEvent | undefined {
+function findLine(contents: ArchiveContents, eventId: string): ArchivedLine | undefined {
   for (const log of contents.events.values()) {
-    for (const line of log.values()) if (line.record.id === eventId) return line;
+    for (const line of log.values()) if (line.eventId === eventId) return line;
   }
   return undefined;
 }

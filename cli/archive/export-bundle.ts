@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ArchivedEvent } from '#core/archive-layout.ts';
+import type { ArchivedLine } from '#core/archive-layout.ts';
 import { parseCheckpointBody } from '#core/checkpoint.ts';
 import { equalHashes, fromHex, PartialTree } from '#core/merkle.ts';
 import type { ArchiveStore } from '#core/ports.ts';
@@ -92,17 +92,24 @@ async function ensureEmpty(dir: string): Promise<void> {
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const jsonLines = (items: readonly unknown[]) => items.map((item) => `${JSON.stringify(item)}\n`).join('');
 
-function selectEvents(contents: ArchiveContents, options: ExportOptions): ArchivedEvent[] {
-  const selected: ArchivedEvent[] = [];
+/** An archived line with its record parsed (the archive keeps records as text). */
+interface ExportedEvent extends ArchivedLine {
+  readonly record: Record<string, unknown>;
+}
+
+function selectEvents(contents: ArchiveContents, options: ExportOptions): ExportedEvent[] {
+  const selected: ExportedEvent[] = [];
   for (const log of contents.events.values()) {
     for (const line of log.values()) {
-      const receivedAt = String(line.record.receivedAt);
+      // The archive verified, so every record text is a leaf: canonical JSON of an object.
+      const record = JSON.parse(line.recordText) as Record<string, unknown>;
+      const receivedAt = String(record.receivedAt);
       if (receivedAt < options.from || receivedAt >= options.to) continue;
-      if (options.tenant && line.record.tenant !== options.tenant) continue;
-      selected.push(line);
+      if (options.tenant && record.tenant !== options.tenant) continue;
+      selected.push({ ...line, record });
     }
   }
-  const order = (e: ArchivedEvent) =>
+  const order = (e: ExportedEvent) =>
     `${String(e.record.receivedAt)}\n${e.origin}\n${String(e.leafIndex).padStart(16, '0')}`;
   return selected.sort((a, b) => (order(a) < order(b) ? -1 : 1));
 }
@@ -124,7 +131,7 @@ function bundleChain(contents: ArchiveContents, origin: string): BundleAppend[] 
 }
 
 /** The event's receipt, rebuilt as the API does (receipts.ts): previous frontier + the append's leaves. */
-function bundleEvent(contents: ArchiveContents, event: ArchivedEvent): BundleEvent {
+function bundleEvent(contents: ArchiveContents, event: ExportedEvent): BundleEvent {
   // The line's appendStart is not hashed: the append is found by the leaf's position instead.
   const append = appendsOf(contents, event.origin).find(
     (a) => a.start <= event.leafIndex && event.leafIndex < a.size,
@@ -136,7 +143,7 @@ function bundleEvent(contents: ArchiveContents, event: ArchivedEvent): BundleEve
     throw new Error(`append ${append.start} of ${append.origin} does not match its checkpoint`);
   }
   const receipt = buildReceipt({
-    eventId: String(event.record.id),
+    eventId: event.eventId,
     origin: event.origin,
     leafIndex: event.leafIndex,
     leafHash: fromHex(event.leafHash),

@@ -1,11 +1,13 @@
-import { gunzipSync } from 'node:zlib';
 import {
   ARCHIVE_PREFIXES,
   ArchivedAppend,
-  ArchivedEvent,
   ArchivedKey,
+  type ArchivedLine,
+  EventLineError,
   originFromSlug,
+  readEventLines,
 } from '#core/archive-layout.ts';
+import { gunzipText } from '#core/archiving.ts';
 import { canonicalize } from '#core/canonical.ts';
 import type { ArchiveStore } from '#core/ports.ts';
 import type { PublicKeyInfo } from '#core/signer.ts';
@@ -16,14 +18,18 @@ import type { AppendJson } from '#core/wire.ts';
  * Reads a whole archive (or one tenant's part of it) into memory, checking what only the object layer can
  * show: every object parses, a leaf stored twice (a retried batch) has the same content both times, and an
  * append stored twice is the same append. Proofs are left to LogVerifier.
+ *
+ * Events lines are kept as read by `readEventLines`: the record as its exact stored text (the leaf, a slice
+ * of the object's text), never parsed here, so memory is about the archive's uncompressed size plus a small
+ * object per line. Parse `recordText` where a record's fields are needed.
  */
 export interface ArchiveContents {
   readonly keys: PublicKeyInfo[];
   /** Appends per origin, by start. */
   readonly appends: Map<string, Map<number, AppendJson>>;
   /** Event lines per origin, by leaf index (de-duplicated). */
-  readonly events: Map<string, Map<number, ArchivedEvent>>;
-  /** Object key each kept line came from (messages name it). */
+  readonly events: Map<string, Map<number, ArchivedLine>>;
+  /** Object key each kept append came from (messages name it). */
   readonly sources: Map<string, string>;
   readonly objects: number;
 }
@@ -90,18 +96,29 @@ export async function readArchive(store: ArchiveStore, options: ReadOptions = {}
     }
     tick();
   }
+  // The lines each events object gave, to name the object of a line when another object contradicts it.
+  const read: EventsObject[] = [];
   const eventsPrefix = options.tenant
     ? `${ARCHIVE_PREFIXES.events}tenant=${options.tenant}/`
     : ARCHIVE_PREFIXES.events;
   for await (const key of store.list(eventsPrefix)) {
     let text: string;
     try {
-      text = gunzipSync(await body(store, key)).toString('utf8');
+      text = gunzipText(await body(store, key));
     } catch (error) {
       if (error instanceof ArchiveReadError) throw error;
       return fail({ check: 'format', message: `${key} is not a gzip object: ${(error as Error).message}` });
     }
-    for (const line of lines(text, key)) addEvent(contents, line, key);
+    let lines: ArchivedLine[];
+    try {
+      lines = readEventLines(text);
+    } catch (error) {
+      if (!(error instanceof EventLineError)) throw error;
+      return fail({ check: 'format', message: `${key} line ${error.line} ${error.message}` });
+    }
+    const object = { key, lines };
+    read.push(object);
+    for (const line of lines) addEvent(contents, line, object, read);
     tick();
   }
   return { ...contents, objects };
@@ -133,24 +150,41 @@ function addAppend(contents: ArchiveContents, line: unknown, key: string): void 
   if (!earlier) contents.sources.set(`a:${append.origin}:${append.start}`, key);
 }
 
-function addEvent(contents: ArchiveContents, line: unknown, key: string): void {
-  const parsed = ArchivedEvent.safeParse(line);
-  if (!parsed.success)
-    fail({ check: 'format', message: `${key} holds a line that is not an archived event` });
-  // Keep the line as stored (not zod's copy) so the record is hashed exactly as archived.
-  const event = line as ArchivedEvent;
-  const log = contents.events.get(event.origin) ?? new Map<number, ArchivedEvent>();
-  contents.events.set(event.origin, log);
-  const earlier = log.get(event.leafIndex);
-  if (earlier && canonicalize(earlier) !== canonicalize(event)) {
+interface EventsObject {
+  readonly key: string;
+  readonly lines: readonly ArchivedLine[];
+}
+
+function addEvent(
+  contents: ArchiveContents,
+  line: ArchivedLine,
+  object: EventsObject,
+  read: readonly EventsObject[],
+): void {
+  let log = contents.events.get(line.origin);
+  if (!log) {
+    log = new Map();
+    contents.events.set(line.origin, log);
+  }
+  const earlier = log.get(line.leafIndex);
+  if (!earlier) {
+    log.set(line.leafIndex, line);
+    return;
+  }
+  // A leaf stored twice is stored with the same bytes: the record text is the leaf, compared exactly.
+  if (
+    earlier.recordText !== line.recordText ||
+    earlier.eventId !== line.eventId ||
+    earlier.leafHash !== line.leafHash ||
+    earlier.appendStart !== line.appendStart
+  ) {
+    const source = read.find((other) => other.lines.includes(earlier))?.key;
     fail({
-      origin: event.origin,
+      origin: line.origin,
       check: 'record',
-      leafIndex: event.leafIndex,
-      eventId: String(event.record.id),
-      message: `two different records at leaf ${event.leafIndex}: in ${contents.sources.get(`e:${event.origin}:${event.leafIndex}`)} and ${key}`,
+      leafIndex: line.leafIndex,
+      eventId: line.eventId,
+      message: `two different records at leaf ${line.leafIndex}: in ${source} and ${object.key}`,
     });
   }
-  log.set(event.leafIndex, event);
-  if (!earlier) contents.sources.set(`e:${event.origin}:${event.leafIndex}`, key);
 }

@@ -3,9 +3,12 @@ import {
   ArchivedAppend,
   ArchivedEvent,
   ArchivedKey,
+  type ArchivedLine,
   checkpointsObjectKey,
+  eventLine,
   eventsObjectKey,
   keyObjectKey,
+  readEventLines,
 } from './archive-layout.ts';
 import { canonicalize } from './canonical.ts';
 import { toHex } from './merkle.ts';
@@ -26,7 +29,9 @@ export type LedgerChange =
       readonly tenant: string;
       readonly eventId: string;
       readonly receivedAt: string;
-      readonly line: ArchivedEvent;
+      readonly line: ArchivedLine;
+      /** The events line itself (`eventLine`): what the object stores, and what identifies its content. */
+      readonly text: string;
     }
   | { readonly kind: 'append'; readonly append: AppendRecord }
   | { readonly kind: 'key'; readonly key: PublicKeyInfo };
@@ -57,11 +62,17 @@ export interface ArchivePlan {
   readonly conflicts: readonly number[];
 }
 
+const ArchivedLineFields = ArchivedEvent.omit({ record: true });
+
 export class UnarchivableRecordError extends Error {
   override readonly name = 'UnarchivableRecordError';
 }
 
-/** The archived form of a stored event; throws UnarchivableRecordError if it cannot have one. */
+/**
+ * The archived form of a stored event; throws UnarchivableRecordError if it cannot have one. The line embeds
+ * the stored record text itself (`StoredEvent.record`, the canonical bytes the ingest hashed), so the bytes
+ * between `"record":` and the line's final `}` are exactly the leaf (archive-layout.ts, "Events lines").
+ */
 export function eventChange(event: StoredEvent): LedgerChange {
   let record: unknown;
   try {
@@ -81,19 +92,41 @@ export function eventChange(event: StoredEvent): LedgerChange {
   ) {
     throw new UnarchivableRecordError(`record of event ${event.eventId} has no valid receivedAt`);
   }
-  const parsed = ArchivedEvent.safeParse({
-    origin: event.origin,
-    leafIndex: event.leafIndex,
-    leafHash: toHex(event.leafHash),
+  let canonical: string;
+  try {
+    canonical = canonicalize(record);
+  } catch (error) {
+    throw new UnarchivableRecordError(`record of event ${event.eventId} has no canonical form`, {
+      cause: error,
+    });
+  }
+  // The ingest stores the canonical text (the leaf), so the line takes the stored bytes as they are. A stored
+  // text that is not canonical (whitespace, a raw line break that would split the JSON-lines object) is
+  // archived in canonical form instead, as it always was; the verifier then compares it with the leaf hash.
+  const recordText = canonical === event.record ? event.record : canonical;
+  const fields = {
     appendStart: event.appendStart,
-    record,
-  });
-  if (!parsed.success) {
+    eventId: event.eventId,
+    leafHash: toHex(event.leafHash),
+    leafIndex: event.leafIndex,
+    origin: event.origin,
+  };
+  const fits = ArchivedLineFields.safeParse(fields);
+  if (!fits.success) {
     throw new UnarchivableRecordError(
-      `event ${event.eventId} does not fit the archive: ${parsed.error.issues[0]?.message}`,
+      `event ${event.eventId} does not fit the archive: ${fits.error.issues[0]?.message}`,
     );
   }
-  return { kind: 'event', tenant: event.tenant, eventId: event.eventId, receivedAt, line: parsed.data };
+  const line: ArchivedLine = { ...fields, recordText };
+  let text: string;
+  try {
+    text = eventLine(line, recordText);
+  } catch (error) {
+    throw new UnarchivableRecordError(
+      `event ${event.eventId} does not fit the archive: ${(error as Error).message}`,
+    );
+  }
+  return { kind: 'event', tenant: event.tenant, eventId: event.eventId, receivedAt, line, text };
 }
 
 /** Groups a batch's changes into archive objects: contiguous runs per log, one object per key. */
@@ -111,7 +144,7 @@ export function planArchive(changes: readonly PositionedChange[]): ArchivePlan {
     unique(
       events,
       (e) => `${e.change.line.origin}\n${e.change.line.leafIndex}`,
-      (e) => canonicalize(e.change.line),
+      (e) => e.change.text,
       conflicts,
     ),
     (e) => [e.change.tenant, e.change.line.origin, e.change.line.leafIndex],
@@ -190,7 +223,7 @@ const positionsOf = (items: readonly Positioned<unknown>[]) =>
 function eventsObject(run: Positioned<Extract<LedgerChange, { kind: 'event' }>>[]): PlannedObject {
   const first = run[0]!.change;
   const last = run[run.length - 1]!.change;
-  const lines = run.map(({ change }) => canonicalize(change.line));
+  const lines = run.map(({ change }) => change.text);
   return {
     key: eventsObjectKey(
       first.tenant,
@@ -244,9 +277,29 @@ export function gzipDeterministic(bytes: Uint8Array): Uint8Array {
   return gzipped;
 }
 
-/** Parses an events object (gzip JSON lines); throws on any malformed line. */
+/**
+ * The text of a gzip object. The output buffer is sized from the gzip trailer's ISIZE (RFC 1952 §2.3.1, the
+ * uncompressed length mod 2^32; only a hint, clamped), so an object inflates into one buffer instead of
+ * 16 KiB chunks concatenated afterwards. Throws zlib's error on bytes that are not gzip.
+ */
+export function gunzipText(body: Uint8Array): string {
+  const size =
+    body.length >= 18
+      ? Buffer.from(body.buffer, body.byteOffset, body.byteLength).readUInt32LE(body.length - 4)
+      : 0;
+  const chunkSize = Math.min(Math.max(size + 1, 16 * 1024), 64 * 1024 * 1024);
+  return gunzipSync(body, { chunkSize }).toString('utf8');
+}
+
+/** Reads an events object (gzip JSON lines) as `readEventLines` does; throws on any malformed line. */
+export const readEventsObject = (body: Uint8Array): ArchivedLine[] => readEventLines(gunzipText(body));
+
+/** Parses an events object with its records (for tests and tools; verification reads `readEventsObject`). */
 export function parseEventsObject(body: Uint8Array): ArchivedEvent[] {
-  return parseLines(new TextDecoder().decode(gunzipSync(body))).map((line) => ArchivedEvent.parse(line));
+  return readEventsObject(body).map(({ recordText, ...fields }) => ({
+    ...fields,
+    record: JSON.parse(recordText) as Record<string, unknown>,
+  }));
 }
 
 /** Parses a checkpoints object (JSON lines of append records); throws on any malformed line. */

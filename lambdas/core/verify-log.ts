@@ -1,9 +1,11 @@
+import { hash as digest } from 'node:crypto';
+import { z } from 'zod';
 import { canonicalBytes } from './canonical.ts';
 import { type Checkpoint, parseCheckpointBody, SignedCheckpoint } from './checkpoint.ts';
 import { CompactRange, equalHashes, fromHex, type Hash, leafHash, toHex } from './merkle.ts';
 import { verifyReceipt } from './receipt.ts';
 import { type PublicKeyInfo, verifyCheckpointSignature } from './signer.ts';
-import { AppendWithLeavesJson, type LeafJson } from './wire.ts';
+import { AppendJson, LeafJson } from './wire.ts';
 
 /**
  * Streaming verification of one log, append by append, as served by `GET /v1/logs/{origin}/appends` (and
@@ -45,12 +47,56 @@ export interface VerifyFailure {
   readonly appendStart?: number;
 }
 
+/**
+ * A leaf given as the record's exact stored text (an archive's events line, `ArchivedLine`, is one): the
+ * leaf is these bytes, so they are hashed as they are, never parsed and re-canonicalized. Other fields of the
+ * object are ignored. `LeafJson` (a parsed record) is what the API serves.
+ */
+export interface TextLeafJson {
+  readonly leafIndex: number;
+  readonly eventId: string;
+  /** The stored leaf hash (hex); compared with the hash of `recordText`. */
+  readonly leafHash?: string;
+  /** The record's canonical JSON text, as stored: the leaf. */
+  readonly recordText: string;
+}
+
+/** What `LogVerifier.push` takes: an append with its leaves, each a parsed record or the record's text. */
+export type VerifiableAppend = AppendJson & { readonly leaves: readonly (LeafJson | TextLeafJson)[] };
+type AnyLeaf = LeafJson | TextLeafJson;
+
+const AppendFields = AppendJson.extend({ leaves: z.array(z.unknown()) });
+
+/**
+ * A leaf's shape, checked by hand for text leaves (hundreds of thousands per archive; zod would cost more
+ * than hashing them). A text leaf's `leafHash` only has to be a string: anything but the right lowercase hex
+ * fails the leaf-hash comparison, which names the leaf.
+ */
+function isLeaf(leaf: unknown): leaf is AnyLeaf {
+  if (typeof leaf !== 'object' || leaf === null) return false;
+  if (!('recordText' in leaf)) return LeafJson.safeParse(leaf).success;
+  const { leafIndex, eventId, leafHash, recordText } = leaf as Record<keyof TextLeafJson, unknown>;
+  return (
+    typeof recordText === 'string' &&
+    typeof eventId === 'string' &&
+    typeof leafIndex === 'number' &&
+    Number.isSafeInteger(leafIndex) &&
+    leafIndex >= 0 &&
+    (leafHash === undefined || typeof leafHash === 'string')
+  );
+}
+
+const isVerifiableAppend = (input: unknown): input is VerifiableAppend =>
+  AppendFields.safeParse(input).success && (input as { leaves: unknown[] }).leaves.every(isLeaf);
+
 /** A leaf whose append verified completely. */
 export interface VerifiedLeaf {
   readonly origin: string;
   readonly leafIndex: number;
   readonly eventId: string;
   readonly leafHash: Hash;
+  /** The leaf's bytes, when it was given as text (lets callers compare other copies without hashing). */
+  readonly recordText?: string;
 }
 
 export interface LogVerifierOptions {
@@ -147,7 +193,8 @@ export class LogVerifier {
   }
 
   /**
-   * Verifies the next append of the log (`AppendWithLeavesJson`). Returns the failure, if any; once a
+   * Verifies the next append of the log (`AppendWithLeavesJson`, or `VerifiableAppend` whose leaves may carry
+   * the record's text instead of the record). Returns the failure, if any; once a
    * failure is found it is kept and later appends are not looked at, since nothing after it can be trusted.
    */
   push(input: unknown): VerifyFailure | undefined {
@@ -325,7 +372,7 @@ export class LogVerifier {
   }
 
   private verifyAppend(input: unknown): VerifyFailure | undefined {
-    if (!AppendWithLeavesJson.safeParse(input).success) {
+    if (!isVerifiableAppend(input)) {
       const start = (input as { start?: unknown } | null)?.start;
       return this.fail(
         'format',
@@ -334,7 +381,7 @@ export class LogVerifier {
       );
     }
     // Checks use the input itself, not zod's copy, so a record is hashed exactly as it was served.
-    const append = input as AppendWithLeavesJson;
+    const append = input as VerifiableAppend;
     const at = { appendStart: append.start };
     const structural = this.checkPosition(append);
     if (structural) return structural;
@@ -356,19 +403,24 @@ export class LogVerifier {
     this.checkpoint = append.checkpoint;
     this.appends += 1;
     this.leaves += leaves.hashes.length;
-    leaves.hashes.forEach((hash, i) => {
-      this.options.onLeaf?.({
-        origin: this.origin,
-        leafIndex: append.start + i,
-        eventId: append.eventIds[i]!,
-        leafHash: hash,
-      });
-    });
+    const onLeaf = this.options.onLeaf;
+    if (onLeaf) {
+      for (let i = 0; i < leaves.hashes.length; i++) {
+        const leaf = append.leaves[i]!;
+        onLeaf({
+          origin: this.origin,
+          leafIndex: append.start + i,
+          eventId: append.eventIds[i]!,
+          leafHash: leaves.hashes[i]!,
+          recordText: 'recordText' in leaf ? leaf.recordText : undefined,
+        });
+      }
+    }
     return this.settleKnown(previousSize, append.start);
   }
 
   /** The append sits exactly at the head and extends the last verified checkpoint and frontier. */
-  private checkPosition(append: AppendWithLeavesJson): VerifyFailure | undefined {
+  private checkPosition(append: VerifiableAppend): VerifyFailure | undefined {
     const size = this.range.size;
     const at = { appendStart: append.start };
     if (append.origin !== this.origin)
@@ -421,7 +473,7 @@ export class LogVerifier {
   }
 
   /** Leaves are exactly [start, size) in order; each record is the event named and hashes to its leaf. */
-  private checkLeaves(append: AppendWithLeavesJson): { hashes: Hash[] } | { failure: VerifyFailure } {
+  private checkLeaves(append: VerifiableAppend): { hashes: Hash[] } | { failure: VerifyFailure } {
     const hashes: Hash[] = [];
     for (let offset = 0; offset < append.eventIds.length; offset++) {
       const leafIndex = append.start + offset;
@@ -458,7 +510,7 @@ export class LogVerifier {
   }
 
   private checkLeaf(
-    leaf: LeafJson,
+    leaf: AnyLeaf,
     eventId: string,
     at: Partial<VerifyFailure>,
   ): { hash: Hash } | { failure: VerifyFailure } {
@@ -471,6 +523,7 @@ export class LogVerifier {
         ),
       };
     }
+    if ('recordText' in leaf) return this.checkTextLeaf(leaf, eventId, at);
     if (leaf.record.id !== eventId) {
       return {
         failure: this.fail(
@@ -492,27 +545,71 @@ export class LogVerifier {
         ),
       };
     }
-    if (leaf.leafHash !== undefined && leaf.leafHash !== toHex(hash)) {
-      return {
-        failure: this.fail(
-          'leaf-hash',
-          `record of leaf ${at.leafIndex} hashes to ${toHex(hash)}, its stored leaf hash is ${leaf.leafHash}: the record changed after it was appended`,
-          at,
-        ),
-      };
-    }
+    if (leaf.leafHash !== undefined && leaf.leafHash !== toHex(hash))
+      return this.changedRecord(toHex(hash), leaf.leafHash, at);
     return { hash };
   }
 
+  /**
+   * A leaf given as text: the record's own `id` must be the event's, and SHA-256(0x00 || text) the stored
+   * leaf hash. The id is found by `hasTopLevelId`, an exact scan of the text; only when it does not find the
+   * member is the record parsed, to decide and to say what it holds (the rare path: a failure, or text that
+   * is not canonical).
+   */
+  private checkTextLeaf(
+    leaf: TextLeafJson,
+    eventId: string,
+    at: Partial<VerifyFailure>,
+  ): { hash: Hash } | { failure: VerifyFailure } {
+    const text = leaf.recordText;
+    const hex = digest('sha256', `\0${text}`, 'hex');
+    if (!hasTopLevelId(text, eventId)) {
+      const record = parseRecord(text);
+      if (record === undefined) {
+        // Bytes that are not a JSON object: a changed record if a stored hash says otherwise, else malformed.
+        if (leaf.leafHash !== undefined && leaf.leafHash !== hex)
+          return this.changedRecord(hex, leaf.leafHash, at);
+        return { failure: this.fail('record', `record of leaf ${at.leafIndex} is not a JSON object`, at) };
+      }
+      if (record.id !== eventId) {
+        return {
+          failure: this.fail(
+            'event-id',
+            `leaf ${at.leafIndex} holds a record with id ${String(record.id)}`,
+            at,
+          ),
+        };
+      }
+    }
+    if (leaf.leafHash !== undefined && leaf.leafHash !== hex)
+      return this.changedRecord(hex, leaf.leafHash, at);
+    // A Buffer is a Uint8Array: the tree takes it without another copy.
+    return { hash: Buffer.from(hex, 'hex') };
+  }
+
+  private changedRecord(hex: string, stored: string, at: Partial<VerifyFailure>): { failure: VerifyFailure } {
+    return {
+      failure: this.fail(
+        'leaf-hash',
+        `record of leaf ${at.leafIndex} hashes to ${hex}, its stored leaf hash is ${stored}: the record changed after it was appended`,
+        at,
+      ),
+    };
+  }
+
   private checkReceipt(
-    append: AppendWithLeavesJson,
-    leaf: LeafJson,
+    append: VerifiableAppend,
+    leaf: AnyLeaf,
     hash: Hash,
     at: Partial<VerifyFailure>,
   ): VerifyFailure | undefined {
     const receipt = this.options.receiptFor?.(leaf.eventId);
     if (receipt === undefined) return undefined;
-    const verdict = verifyReceipt(leaf.record, receipt, this.options.keys);
+    const verdict = verifyReceipt(
+      'recordText' in leaf ? leaf.recordText : leaf.record,
+      receipt,
+      this.options.keys,
+    );
     if (!verdict.ok)
       return this.fail(
         'receipt',
@@ -543,7 +640,7 @@ export class LogVerifier {
   }
 
   /** The checkpoint names this log and the new size, commits to the recomputed root, and is signed. */
-  private checkCheckpoint(append: AppendWithLeavesJson, next: CompactRange): VerifyFailure | undefined {
+  private checkCheckpoint(append: VerifiableAppend, next: CompactRange): VerifyFailure | undefined {
     const at = { appendStart: append.start };
     let body: Checkpoint;
     try {
@@ -570,6 +667,73 @@ export class LogVerifier {
       );
     }
     return this.verifySignature(append.checkpoint, `checkpoint of append ${append.start}`, at);
+  }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+
+/**
+ * Whether the JSON object `text` has the top-level member `"id":<eventId>`, decided without parsing it:
+ * the member's bytes are looked up with indexOf, and an occurrence counts only if a scan from the start
+ * (skipping strings whole, counting brackets outside them) finds it outside any string, at depth 1, right
+ * after `{` or `,` and followed by `,` or `}`. In JSON without insignificant whitespace and without duplicate
+ * keys (a leaf is RFC 8785 text, which has neither), that is exactly the record's own `id` being `eventId`:
+ * an `id` nested deeper (`actor.id`, a resource's id, anything planted in `change`) or text inside a string
+ * never counts. Cheaper than parsing by far: the scan stops at the member (usually found first) and jumps
+ * over string contents with indexOf.
+ *
+ * `false` is not a verdict: the caller parses the record to decide (text that is not canonical, e.g. with
+ * spaces, is decided there). A `true` on text that is not canonical JSON cannot let anything through:
+ * such text is not a leaf, so it fails the leaf-hash or root check that follows.
+ */
+export function hasTopLevelId(text: string, eventId: string): boolean {
+  const member = `"id":${JSON.stringify(eventId)}`;
+  let depth = 0;
+  let i = 0;
+  for (let at = text.indexOf(member); at >= 0; at = text.indexOf(member, at + 1)) {
+    while (i < at) {
+      const c = text.charCodeAt(i);
+      if (c === QUOTE) {
+        i = afterString(text, i);
+        continue;
+      }
+      if (c === OPEN_OBJECT || c === OPEN_ARRAY) depth++;
+      else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) depth--;
+      i++;
+    }
+    if (i !== at || depth !== 1) continue;
+    const before = text.charCodeAt(at - 1);
+    const after = text.charCodeAt(at + member.length);
+    if ((before === OPEN_OBJECT || before === COMMA) && (after === COMMA || after === CLOSE_OBJECT))
+      return true;
+  }
+  return false;
+}
+
+/** Index after the string opening at `open`: its closing quote is the first one not escaped. */
+function afterString(text: string, open: number): number {
+  for (let quote = text.indexOf('"', open + 1); quote >= 0; quote = text.indexOf('"', quote + 1)) {
+    let backslashes = 0;
+    while (text.charCodeAt(quote - 1 - backslashes) === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return quote + 1;
+  }
+  return text.length;
+}
+
+function parseRecord(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,7 +1,7 @@
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { appendFromItem, eventFromItem } from '#adapters/dynamo-ledger-store.ts';
-import { ARCHIVE_PREFIXES, type ArchivedEvent } from '#core/archive-layout.ts';
+import { ARCHIVE_PREFIXES, type ArchivedEvent, type ArchivedLine, eventLine } from '#core/archive-layout.ts';
 import { gzipDeterministic } from '#core/archiving.ts';
 import { canonicalBytes, canonicalize } from '#core/canonical.ts';
 import type { SignedCheckpoint } from '#core/checkpoint.ts';
@@ -83,8 +83,8 @@ interface TamperCase {
   /** Table: events by id (null: deleted) and appends by start (null: deleted). */
   readonly events?: Map<string, EventEdit | null>;
   readonly tableAppends?: Map<number, AppendRecord | null>;
-  /** Archive: event lines by leaf index (a string is a line that no longer parses) and appends by start. */
-  readonly lines?: Map<number, ArchivedEvent | string | null>;
+  /** Archive: event lines by leaf index (a string: record bytes that no longer parse) and appends by start. */
+  readonly lines?: Map<number, ArchivedLine | string | null>;
   readonly archiveAppends?: Map<number, AppendJson | null>;
   /** Checkpoints known from outside (a witness / the table head) besides the archive's own head. */
   readonly witness?: SignedCheckpoint;
@@ -244,17 +244,22 @@ function makeCase(side: Side, kind: Kind, random: Prng): TamperCase | { skipped:
     const rehash = mutation.record !== undefined && random.chance(0.1);
     const newHash = rehash ? leafHash(canonicalBytes(mutation.record)) : event.leafHash;
     const withReceipts = rehash && random.chance(0.5);
+    // Record bytes that no longer parse: the API cannot serve the leaf; the archive reader keeps the bytes
+    // (it never parses records), so the verifier finds they are not the leaf, unless the changed byte is a
+    // line break, which splits the line and leaves the object unreadable.
     const expected: Expected =
       mutation.record === undefined
         ? side === 'table'
           ? { checks: ['missing-leaf'], leafIndex, eventId }
-          : {
-              checks: ['format'],
-              messageIncludes: [
-                lineAt.get(`${origin}\n${leafIndex}`)!.key,
-                `line ${lineAt.get(`${origin}\n${leafIndex}`)!.line + 1} `,
-              ],
-            }
+          : mutation.text.includes('\n')
+            ? {
+                checks: ['format'],
+                messageIncludes: [
+                  lineAt.get(`${origin}\n${leafIndex}`)!.key,
+                  `line ${lineAt.get(`${origin}\n${leafIndex}`)!.line + 1} `,
+                ],
+              }
+            : { checks: ['leaf-hash', 'record'], leafIndex, eventId }
         : rehash && !withReceipts
           ? { checks: ['root', 'event-id'], appendStart: storedAppend(origin, m).start }
           : { checks: ['leaf-hash', 'event-id', 'receipt'], leafIndex, eventId };
@@ -277,7 +282,7 @@ function makeCase(side: Side, kind: Kind, random: Prng): TamperCase | { skipped:
           leafIndex,
           mutation.record === undefined
             ? mutation.text
-            : { ...line, record: mutation.record, leafHash: toHex(newHash) },
+            : { ...line, recordText: canonicalize(mutation.record), leafHash: toHex(newHash) },
         ],
       ]),
     };
@@ -340,8 +345,8 @@ function makeCase(side: Side, kind: Kind, random: Prng): TamperCase | { skipped:
       ...base,
       variant: 'records',
       lines: new Map([
-        [first, { ...lineOne, record: lineTwo.record, leafHash: lineTwo.leafHash }],
-        [second, { ...lineTwo, record: lineOne.record, leafHash: lineOne.leafHash }],
+        [first, { ...lineOne, recordText: lineTwo.recordText, leafHash: lineTwo.leafHash }],
+        [second, { ...lineTwo, recordText: lineOne.recordText, leafHash: lineOne.leafHash }],
       ]),
     };
   }
@@ -510,6 +515,7 @@ function archiveModel(tamper: TamperCase): ArchiveContents {
     for (const [leafIndex, line] of tamper.lines) {
       if (line === null) lines.delete(leafIndex);
       else if (typeof line !== 'string') lines.set(leafIndex, line);
+      else lines.set(leafIndex, { ...lines.get(leafIndex)!, recordText: line });
     }
     events.set(tamper.origin, lines);
   }
@@ -539,7 +545,7 @@ function seededVerifier(
 }
 
 /**
- * A line that no longer parses is refused by the archive reader before any proof is checked, so the reader
+ * A line split by a changed byte is refused by the archive reader before any proof is checked, so the reader
  * runs over the damaged object alone (the real path below reads the whole archive and must agree).
  */
 async function readDamagedObject(tamper: TamperCase): Promise<VerifyFailure | undefined> {
@@ -568,7 +574,7 @@ async function shortcut(tamper: TamperCase): Promise<VerifyFailure | undefined> 
     }
     return verifier.finish().failure;
   }
-  if ([...(tamper.lines?.values() ?? [])].some((line) => typeof line === 'string'))
+  if ([...(tamper.lines?.values() ?? [])].some((line) => typeof line === 'string' && line.includes('\n')))
     return readDamagedObject(tamper);
   return archiveShortcut(tamper, archiveModel(tamper));
 }
@@ -677,7 +683,7 @@ async function realTable(tamper: TamperCase, fromEmpty: boolean): Promise<Verify
 
 /** Rewrites the events objects holding the case's lines (gzip JSON lines, as the archiver wrote them). */
 async function rewriteEventObjects(target: MemoryArchive, tamper: TamperCase): Promise<void> {
-  const byKey = new Map<string, Map<number, ArchivedEvent | string | null>>();
+  const byKey = new Map<string, Map<number, ArchivedLine | string | null>>();
   for (const [leafIndex, line] of tamper.lines ?? []) {
     const at = lineAt.get(`${tamper.origin}\n${leafIndex}`)!;
     byKey.set(at.key, (byKey.get(at.key) ?? new Map()).set(at.line, line));
@@ -688,7 +694,7 @@ async function rewriteEventObjects(target: MemoryArchive, tamper: TamperCase): P
       const edit = edits.get(i);
       if (edit === undefined) return [line];
       if (edit === null) return [];
-      if (typeof edit !== 'string') return [canonicalize(edit)];
+      if (typeof edit !== 'string') return [eventLine(edit, edit.recordText)];
       // The damaged record text spliced into the stored line (the record is the line's last member).
       const stored = JSON.parse(line) as ArchivedEvent;
       return [`${line.slice(0, line.length - canonicalize(stored.record).length - 1)}${edit}}`];

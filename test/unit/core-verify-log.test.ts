@@ -4,12 +4,21 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { LocalSigner } from '#adapters/local-signer.ts';
 import { canonicalize } from '#core/canonical.ts';
 import { createIngest } from '#core/ingest.ts';
-import { toHex } from '#core/merkle.ts';
+import { leafHash, toHex } from '#core/merkle.ts';
 import type { AppendRecord, EventPage, LedgerStore, LogHead, StoredEvent } from '#core/ports.ts';
 import type { Receipt } from '#core/receipt.ts';
 import type { AuditEventInput } from '#core/schema.ts';
 import { keyMap, type PublicKeyInfo } from '#core/signer.ts';
-import { checkEventPosition, describeFailure, LogVerifier, type VerifyFailure } from '#core/verify-log.ts';
+import {
+  checkEventPosition,
+  describeFailure,
+  hasTopLevelId,
+  LogVerifier,
+  type LogVerifierOptions,
+  type TextLeafJson,
+  type VerifiableAppend,
+  type VerifyFailure,
+} from '#core/verify-log.ts';
 import { type AppendWithLeavesJson, appendToJson, type LeafJson } from '#core/wire.ts';
 
 /** Just enough of the ledger for the real ingest use case to build logs in memory. */
@@ -433,6 +442,201 @@ describe('LogVerifier property', () => {
         },
       ),
       { numRuns: 150 },
+    );
+  });
+});
+
+/** The log's leaves as an archive serves them: the record's stored canonical text instead of the record. */
+const asText = (appends: readonly AppendWithLeavesJson[]): VerifiableAppend[] =>
+  appends.map((append) => ({
+    ...append,
+    leaves: append.leaves.map(
+      ({ record, ...leaf }): TextLeafJson => ({ ...leaf, recordText: canonicalize(record) }),
+    ),
+  }));
+
+const textLeaf = (appends: VerifiableAppend[], leafIndex: number) =>
+  appends.flatMap((append) => append.leaves).find((leaf) => leaf.leafIndex === leafIndex) as TextLeafJson & {
+    recordText: string;
+    leafHash?: string;
+  };
+
+/** Replaces a text leaf's record; `rehash` also stores the new text's hash (so only the id check can object). */
+function setText(leaf: TextLeafJson, recordText: string, rehash: boolean): void {
+  Object.assign(leaf, { recordText });
+  if (rehash) Object.assign(leaf, { leafHash: toHex(leafHash(new TextEncoder().encode(recordText))) });
+}
+
+describe('LogVerifier: leaves given as record text (the archive)', () => {
+  const signer = LocalSigner.generate();
+  let log: BuiltLog;
+
+  beforeAll(async () => {
+    log = await buildLog(signer, [
+      [event(0), event(1), event(2)],
+      [event(3, { change: { summary: 'with "quotes", \\ and \u00e9' } })],
+      [event(4), event(5), event(6)],
+    ]);
+  });
+
+  const verifyText = (appends: VerifiableAppend[], extra: Partial<LogVerifierOptions> = {}) =>
+    verify(log, appends as AppendWithLeavesJson[], extra);
+
+  it('verifies the same log as the records do, hashing the text as it is, and reports the text of each leaf', () => {
+    const texts: (string | undefined)[] = [];
+    const result = verifyText(asText(log.appends), {
+      receiptFor: (id) => log.receipts.get(id),
+      onLeaf: (leaf) => texts.push(leaf.recordText),
+    });
+    expect(result.failure).toBeUndefined();
+    expect(result).toMatchObject({ size: 7, appends: 3, leaves: 7, signatures: 3 });
+    expect(texts).toEqual(log.appends.flatMap((a) => a.leaves.map((leaf) => canonicalize(leaf.record))));
+  });
+
+  it('accepts text and record leaves mixed in one append', () => {
+    const appends = asText(log.appends);
+    (appends[2]!.leaves as unknown[])[1] = log.appends[2]!.leaves[1];
+    expect(verifyText(appends).failure).toBeUndefined();
+  });
+
+  it('fails with leaf-hash at the leaf whose stored text changed by one byte', () => {
+    const appends = asText(log.appends);
+    const leaf = textLeaf(appends, 5);
+    setText(leaf, leaf.recordText.replace('deployment.apply', 'deployment.applz'), false);
+    expect(verifyText(appends).failure).toMatchObject({
+      check: 'leaf-hash',
+      leafIndex: 5,
+      eventId: leaf.eventId,
+    });
+  });
+
+  it('fails with leaf-hash on text that equals the record but is not its canonical bytes', () => {
+    const appends = asText(log.appends);
+    const leaf = textLeaf(appends, 1);
+    setText(leaf, JSON.stringify(JSON.parse(leaf.recordText), null, 1), false);
+    expect(verifyText(appends).failure).toMatchObject({ check: 'leaf-hash', leafIndex: 1 });
+  });
+
+  it('fails with event-id when the record text names another id, even with its hash stored', () => {
+    const appends = asText(log.appends);
+    const leaf = textLeaf(appends, 2);
+    const record = JSON.parse(leaf.recordText);
+    record.id = randomUUID();
+    setText(leaf, canonicalize(record), true);
+    expect(verifyText(appends).failure).toMatchObject({
+      check: 'event-id',
+      leafIndex: 2,
+      eventId: leaf.eventId,
+    });
+  });
+
+  it('fails with event-id when the append id appears only nested in the record or inside a key string', () => {
+    for (const plant of [
+      (record: Record<string, unknown>, id: string) => {
+        record.actor = { id, type: 'user' };
+      },
+      (record: Record<string, unknown>, id: string) => {
+        record.change = { before: { id }, summary: `","id":"${id}"` };
+      },
+      (record: Record<string, unknown>, id: string) => {
+        // A top-level key ending in `"id`: its text ends `\"id":"<id>"`, the member's bytes inside a string.
+        record['a"id'] = id;
+      },
+    ]) {
+      const appends = asText(log.appends);
+      const leaf = textLeaf(appends, 4);
+      const record = JSON.parse(leaf.recordText);
+      plant(record, leaf.eventId);
+      record.id = randomUUID();
+      setText(leaf, canonicalize(record), true);
+      expect(leaf.recordText).toContain(`"id":"${leaf.eventId}"`);
+      expect(verifyText(appends).failure).toMatchObject({ check: 'event-id', leafIndex: 4 });
+    }
+  });
+
+  it('fails with event-id when the leaf names another event than the append lists', () => {
+    const appends = asText(log.appends);
+    const leaf = textLeaf(appends, 0);
+    Object.assign(leaf, { eventId: appends[0]!.eventIds[1] });
+    expect(verifyText(appends).failure).toMatchObject({ check: 'event-id', leafIndex: 0 });
+  });
+
+  it('names the leaf when its text is not JSON: leaf-hash against a stored hash, record without one', () => {
+    const appends = asText(log.appends);
+    const leaf = textLeaf(appends, 6);
+    setText(leaf, leaf.recordText.slice(1), false);
+    expect(verifyText(appends).failure).toMatchObject({ check: 'leaf-hash', leafIndex: 6 });
+    delete (leaf as { leafHash?: string }).leafHash;
+    expect(verifyText(appends).failure).toMatchObject({ check: 'record', leafIndex: 6 });
+    // Broken after its id, the text is still not the leaf: the root check names the append.
+    setText(leaf, textLeaf(asText(log.appends), 6).recordText.slice(0, -3), false);
+    expect(verifyText(appends).failure).toMatchObject({ check: 'root', appendStart: 4 });
+  });
+
+  it('pins a changed text through its receipt when no leaf hash is stored', () => {
+    const appends = asText(log.appends);
+    for (const leaf of appends[2]!.leaves) delete (leaf as { leafHash?: string }).leafHash;
+    const leaf = textLeaf(appends, 5);
+    setText(leaf, leaf.recordText.replace('"success"', '"failure"'), false);
+    const failure = verifyText(appends, { receiptFor: (id) => log.receipts.get(id) }).failure;
+    expect(failure).toMatchObject({ check: 'receipt', leafIndex: 5 });
+  });
+
+  it('fails with format on a text leaf of the wrong shape', () => {
+    for (const bad of [{ recordText: 42 }, { leafIndex: -1 }, { eventId: null }, { leafHash: 7 }]) {
+      const appends = asText(log.appends);
+      Object.assign(appends[1]!.leaves[0]!, bad);
+      expect(verifyText(appends).failure).toMatchObject({ check: 'format', appendStart: 3 });
+    }
+  });
+});
+
+describe('hasTopLevelId', () => {
+  const id = 'e3b0c442-98fc-4c14-9afb-f4c8996fb924';
+  it.each([
+    ['the first member', `{"id":"${id}","x":1}`, true],
+    ['a later member', `{"action":"a","actor":{"id":"u"},"id":"${id}"}`, true],
+    ['the last member', `{"a":[1,{"b":"}"}],"id":"${id}"}`, true],
+    ['after strings with escaped quotes and backslashes', `{"a":"\\\\","b":"\\"{","id":"${id}"}`, true],
+    ['only nested in an object', `{"actor":{"id":"${id}"},"id":"other"}`, false],
+    ['only nested in an array', `{"resources":[{"id":"${id}"}]}`, false],
+    ['only inside a string', `{"a":"\\"id\\":\\"${id}\\"","id":"other"}`, false],
+    [
+      'inside a string that ends in an escaped backslash',
+      `{"a":"x\\\\\\",\\"id\\":\\"${id}","id":"o"}`,
+      false,
+    ],
+    ['with a longer value', `{"id":"${id}x"}`, false],
+    ['as a prefix of another value', `{"id":"${id}","ids":1}`, true],
+    ['missing', '{"a":1}', false],
+    ['in text that is not an object', `["id","${id}"]`, false],
+  ])('%s', (_name, text, expected) => {
+    expect(hasTopLevelId(text, id)).toBe(expected);
+    if (expected) expect(JSON.parse(text).id).toBe(id);
+  });
+
+  it('agrees with JSON.parse on canonical records with ids planted anywhere', () => {
+    const plantable = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: 'small' },
+        fc.constant(id),
+        fc.string(),
+        fc.integer(),
+        fc.array(tie('value'), { maxLength: 3 }),
+        fc.dictionary(fc.constantFrom('id', 'a', 'b', '"id":', 'zz'), tie('value'), { maxKeys: 3 }),
+      ),
+    }));
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.constantFrom('id', 'action', 'actor', 'change', 'x'), plantable.value, {
+          maxKeys: 5,
+        }),
+        (record) => {
+          const text = canonicalize(record);
+          expect(hasTopLevelId(text, id)).toBe(record.id === id);
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });

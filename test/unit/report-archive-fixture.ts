@@ -5,10 +5,11 @@ import { LocalSigner } from '#adapters/local-signer.ts';
 import {
   type ArchivedEvent,
   checkpointsObjectKey,
+  eventLine,
   eventsObjectKey,
   keyObjectKey,
 } from '#core/archive-layout.ts';
-import { canonicalBytes } from '#core/canonical.ts';
+import { canonicalBytes, canonicalize } from '#core/canonical.ts';
 import { formatCheckpointBody } from '#core/checkpoint.ts';
 import { CompactRange, leafHash, PartialTree, toHex } from '#core/merkle.ts';
 import { buildRecord } from '#core/record.ts';
@@ -98,6 +99,7 @@ async function buildLog(log: FixtureLog, signer: LocalSigner): Promise<LogBuild 
         leafIndex: start + i,
         leafHash: toHex(leaves[i]!),
         appendStart: start,
+        eventId: record.id,
         record: { ...record },
       })),
     );
@@ -115,6 +117,10 @@ const write = (dir: string, key: string, body: Uint8Array | string) => {
 
 export const jsonLines = (items: readonly unknown[]) =>
   items.map((item) => `${JSON.stringify(item)}\n`).join('');
+
+/** Events lines as the archiver writes them: the canonical line, its record's canonical text embedded. */
+export const eventLines = (events: readonly ArchivedEvent[]) =>
+  events.map(({ record, ...fields }) => `${eventLine(fields, canonicalize(record))}\n`).join('');
 
 export async function writeArchive(
   dir: string,
@@ -145,7 +151,7 @@ export async function writeArchive(
         first.start,
         last.size - 1,
       );
-      write(dir, eventsKey, gzipSync(jsonLines(lines)));
+      write(dir, eventsKey, gzipSync(eventLines(lines)));
       built.eventObjects.push(eventsKey);
       const checkpointsKey = checkpointsObjectKey(log.origin, first.start, last.size);
       write(dir, checkpointsKey, jsonLines(groupAppends));
@@ -174,6 +180,6 @@ export function writeDuplicateObject(
     first.leafIndex,
     lines[lines.length - 1]!.leafIndex,
   );
-  write(archive.dir, key, gzipSync(jsonLines(lines)));
+  write(archive.dir, key, gzipSync(eventLines(lines)));
   return key;
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 import { FullBatchFailureError } from '@aws-lambda-powertools/batch';
 import { ConditionalCheckFailedException, DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, type PutObjectCommandInput, S3Client } from '@aws-sdk/client-s3';
@@ -8,7 +9,12 @@ import { DynamoHotRetention } from '#adapters/dynamo-hot-retention.ts';
 import { appendFromItem, eventFromItem, eventToItem } from '#adapters/dynamo-ledger-store.ts';
 import { S3ArchiveStore } from '#adapters/s3-archive.ts';
 import { checkpointsObjectKey, eventsObjectKey, keyObjectKey } from '#core/archive-layout.ts';
-import { parseCheckpointsObject, parseEventsObject, parseKeyObject } from '#core/archiving.ts';
+import {
+  parseCheckpointsObject,
+  parseEventsObject,
+  parseKeyObject,
+  readEventsObject,
+} from '#core/archiving.ts';
 import { canonicalize } from '#core/canonical.ts';
 import { toHex } from '#core/merkle.ts';
 import { appendToJson } from '#core/wire.ts';
@@ -67,20 +73,34 @@ describe('archiver: objects and their bytes', () => {
         eventsObjectKey(TENANT, '2026-03-01T10:00:00.000Z', origin, 0, 4),
       ].sort(),
     );
-    const lines = parseEventsObject(bodyOf(eventsObjectKey(TENANT, '2026-03-01', origin, 0, 4)));
+    const body = bodyOf(eventsObjectKey(TENANT, '2026-03-01', origin, 0, 4));
+    const lines = parseEventsObject(body);
     expect(lines.map((line) => line.leafIndex)).toEqual([0, 1, 2, 3, 4]);
+    const texts = gunzipSync(body).toString('utf8').split('\n');
+    expect(texts.pop()).toBe('');
     for (const [i, line] of lines.entries()) {
       const event = ledger.events[i]!;
       expect(line).toEqual({
-        origin,
-        leafIndex: event.leafIndex,
-        leafHash: toHex(event.leafHash),
         appendStart: event.appendStart,
+        eventId: event.eventId,
+        leafHash: toHex(event.leafHash),
+        leafIndex: event.leafIndex,
+        origin,
         record: JSON.parse(event.record),
       });
-      // The archived record re-canonicalizes to the exact leaf bytes that were hashed.
-      expect(canonicalize(line.record)).toBe(event.record);
+      // Each line is the RFC 8785 form of its ArchivedEvent, and its record part is the stored leaf itself.
+      const text = texts[i]!;
+      expect(text).toBe(canonicalize(JSON.parse(text)));
+      const header = text.slice(0, text.indexOf('"record":') + '"record":'.length);
+      expect(header).toBe(
+        `{"appendStart":${event.appendStart},"eventId":"${event.eventId}","leafHash":"${toHex(event.leafHash)}","leafIndex":${event.leafIndex},"origin":"${origin}","record":`,
+      );
+      expect(text.slice(header.length, -1)).toBe(event.record);
+      expect(text.endsWith('}')).toBe(true);
     }
+    expect(readEventsObject(body).map((line) => line.recordText)).toEqual(
+      ledger.events.map((event) => event.record),
+    );
     const checkpoints = parseCheckpointsObject(bodyOf(checkpointsObjectKey(origin, 0, 5)));
     expect(checkpoints).toEqual(ledger.appends.map(appendToJson));
     expect(parseKeyObject(bodyOf(keyObjectKey(ledger.key.keyId)))).toEqual(ledger.key);
