@@ -47,12 +47,16 @@ const RECORD_FIELDS: readonly Field[] = [
   { name: 'caller', type: { struct: str('principalArn', 'accountId', 'sourceIp', 'userAgent') } },
 ];
 
-/** One line of an events object (archive-layout.ts `ArchivedEvent`). */
+/**
+ * One line of an events object (archive-layout.ts `ArchivedEvent`). `eventId` repeats `record.id` (null in
+ * lines archived before it existed); both engines ignore keys not listed here.
+ */
 const EVENT_FIELDS: readonly Field[] = [
   { name: 'origin', type: 'string' },
   { name: 'leafIndex', type: 'bigint' },
   { name: 'leafHash', type: 'string' },
   { name: 'appendStart', type: 'bigint' },
+  { name: 'eventId', type: 'string' },
   { name: 'record', type: { struct: RECORD_FIELDS } },
 ];
 

@@ -225,11 +225,11 @@ describe('catalogue shape', () => {
       'leafindex',
       'leafhash',
       'appendstart',
+      'eventid',
       'record',
     ]);
-    expect(AUDIT_EVENTS_COLUMNS[4]!.type).toContain('receivedat:string');
-    expect(AUDIT_EVENTS_COLUMNS[4]!.type).toContain(
-      'resources:array<struct<type:string,id:string,name:string>>',
-    );
+    const record = AUDIT_EVENTS_COLUMNS.find((column) => column.name === 'record')!;
+    expect(record.type).toContain('receivedat:string');
+    expect(record.type).toContain('resources:array<struct<type:string,id:string,name:string>>');
   });
 });
