@@ -1,7 +1,7 @@
 import { hash as digest } from 'node:crypto';
 import { canonicalBytes } from '#core/canonical.ts';
 import { parseCheckpointBody, type SignedCheckpoint } from '#core/checkpoint.ts';
-import { leafHash, toHex } from '#core/merkle.ts';
+import { type Hash, leafHash, toHex } from '#core/merkle.ts';
 import type { Receipt } from '#core/receipt.ts';
 import { keyMap, type PublicKeyInfo } from '#core/signer.ts';
 import {
@@ -34,10 +34,17 @@ export interface TrailSource {
 /**
  * An event as a store lists it: its record (the API), or the record's exact stored text and the id it is
  * listed under (an archive's events lines). Text is compared with the verified leaf's bytes, not re-hashed.
+ * A text listing may say where it sits (`origin`, `leafIndex`): then it is matched with the verified leaf
+ * at that position (same event id, same bytes) without a lookup by id; if that does not hold, by id.
  */
 export type ListedEvent =
   | { readonly record: Record<string, unknown> }
-  | { readonly eventId: string; readonly recordText: string };
+  | {
+      readonly eventId: string;
+      readonly recordText: string;
+      readonly origin?: string;
+      readonly leafIndex?: number;
+    };
 
 export interface VerifyTrailOptions {
   /** A witness: checkpoints seen before. Each log must still pass through them. */
@@ -78,14 +85,33 @@ export interface TrailReport {
 
 const UNKNOWN_LOG = '(unknown log)';
 
-/** Verified positions by event id: how a listed event is matched to its leaf without refetching the log. */
+/** One log's verified leaves by position, from the first one verified: ids, and text or hash of each. */
+interface LogLeaves {
+  first: number;
+  readonly ids: string[];
+  /** The leaf's bytes, for leaves served as text (an archive). */
+  readonly texts: (string | undefined)[];
+  /** The leaf hash, for leaves served as records (the API); text leaves are compared by their bytes. */
+  readonly hashes: (Hash | undefined)[];
+}
+
+/**
+ * The verified leaves: by position (each log's leaves in order, as LogVerifier reports them from its first
+ * leaf on), kept in plain arrays, and by event id, built only when something asks by id (the API lists
+ * records by id; an archive lists its lines with their positions). An id recorded twice is found with one
+ * Set probe per leaf. Nothing per leaf is allocated here: the arrays hold what the logs already hold.
+ */
 class LeafIndex {
-  private readonly byId = new Map<string, VerifiedLeaf>();
+  private readonly ids = new Set<string>();
+  private readonly logs = new Map<string, LogLeaves>();
+  private byId: Map<string, { readonly origin: string; readonly offset: number }> | undefined;
   duplicate: VerifyFailure | undefined;
 
   add(leaf: VerifiedLeaf): void {
-    const earlier = this.byId.get(leaf.eventId);
-    if (earlier && !this.duplicate) {
+    const known = this.ids.size;
+    this.ids.add(leaf.eventId);
+    if (this.ids.size === known && !this.duplicate) {
+      const earlier = this.get(leaf.eventId)!;
       this.duplicate = {
         origin: leaf.origin,
         check: 'event-id',
@@ -94,13 +120,54 @@ class LeafIndex {
         message: `event ${leaf.eventId} is recorded twice: at ${earlier.origin} leaf ${earlier.leafIndex} and here`,
       };
     }
-    this.byId.set(leaf.eventId, leaf);
+    let log = this.logs.get(leaf.origin);
+    if (!log) {
+      log = { first: leaf.leafIndex, ids: [], texts: [], hashes: [] };
+      this.logs.set(leaf.origin, log);
+    }
+    if (leaf.leafIndex < log.first) {
+      // Not how LogVerifier reports leaves (in order from its first one), but kept exact all the same.
+      const holes = log.first - leaf.leafIndex;
+      for (const list of [log.ids, log.texts, log.hashes] as unknown[][]) list.unshift(...new Array(holes));
+      log.first = leaf.leafIndex;
+    }
+    const offset = leaf.leafIndex - log.first;
+    log.ids[offset] = leaf.eventId;
+    if (leaf.recordText !== undefined) log.texts[offset] = leaf.recordText;
+    else log.hashes[offset] = leaf.leafHash;
+    this.byId?.set(leaf.eventId, { origin: leaf.origin, offset });
+  }
+
+  /** Whether the verified leaf at this position is this event with these bytes. */
+  holds(origin: string, leafIndex: number, eventId: string, recordText: string): boolean {
+    const log = this.logs.get(origin);
+    if (!log) return false;
+    const offset = leafIndex - log.first;
+    return log.ids[offset] === eventId && log.texts[offset] === recordText;
   }
 
   get(eventId: string): VerifiedLeaf | undefined {
-    return this.byId.get(eventId);
+    if (!this.ids.has(eventId)) return undefined;
+    if (!this.byId) {
+      this.byId = new Map();
+      for (const [origin, log] of this.logs)
+        log.ids.forEach((id, offset) => this.byId!.set(id, { origin, offset }));
+    }
+    const at = this.byId.get(eventId);
+    if (!at) return undefined;
+    const log = this.logs.get(at.origin)!;
+    const recordText = log.texts[at.offset];
+    return {
+      origin: at.origin,
+      leafIndex: log.first + at.offset,
+      eventId,
+      leafHash: log.hashes[at.offset] ?? Buffer.from(textHash(recordText!), 'hex'),
+      recordText,
+    };
   }
 }
+
+const textHash = (recordText: string) => digest('sha256', `\0${recordText}`, 'hex');
 
 /**
  * Whether a listed event has the verified leaf's bytes: compared as text when both sides are text (the same
@@ -115,7 +182,7 @@ function sameBytes(listed: ListedEvent, leaf: VerifiedLeaf): boolean {
 function listedHash(listed: ListedEvent): string {
   try {
     return 'recordText' in listed
-      ? digest('sha256', `\0${listed.recordText}`, 'hex')
+      ? textHash(listed.recordText)
       : toHex(leafHash(canonicalBytes(listed.record)));
   } catch (error) {
     return `unhashable: ${(error as Error).message}`;
@@ -233,6 +300,13 @@ async function checkListedEvents(
   for await (const page of source.events!()) {
     for (const event of page) {
       progress(++listed);
+      if (
+        'recordText' in event &&
+        event.origin !== undefined &&
+        event.leafIndex !== undefined &&
+        index.holds(event.origin, event.leafIndex, event.eventId, event.recordText)
+      )
+        continue;
       const eventId = listedId(event);
       if (eventId === undefined)
         return {
