@@ -149,9 +149,13 @@ class LeafIndex {
   get(eventId: string): VerifiedLeaf | undefined {
     if (!this.ids.has(eventId)) return undefined;
     if (!this.byId) {
-      this.byId = new Map();
-      for (const [origin, log] of this.logs)
-        log.ids.forEach((id, offset) => this.byId!.set(id, { origin, offset }));
+      const byId = new Map<string, { readonly origin: string; readonly offset: number }>();
+      for (const [origin, log] of this.logs) {
+        log.ids.forEach((id, offset) => {
+          if (id !== undefined) byId.set(id, { origin, offset });
+        });
+      }
+      this.byId = byId;
     }
     const at = this.byId.get(eventId);
     if (!at) return undefined;
