@@ -551,10 +551,12 @@ export class LogVerifier {
   }
 
   /**
-   * A leaf given as text: the record's own `id` must be the event's, and SHA-256(0x00 || text) the stored
-   * leaf hash. The id is found by `hasTopLevelId`, an exact scan of the text; only when it does not find the
-   * member is the record parsed, to decide and to say what it holds (the rare path: a failure, or text that
-   * is not canonical).
+   * A leaf given as text: SHA-256(0x00 || text) must be the stored leaf hash, and the record's own `id` must be
+   * the event's. The leaf's `eventId` (an archive line's header) was already compared with the append's id
+   * by `checkLeaf`, but neither is signed, so the id is checked inside the hashed bytes too: that is what ties
+   * the append's event ids to the signed leaves. `hasTopLevelId` decides it exactly by a scan of the text (no
+   * parse, no allocation per member); only when it does not find the member is the record parsed, to decide
+   * and to say what it holds (the rare path: a failure, or text that is not canonical).
    */
   private checkTextLeaf(
     leaf: TextLeafJson,
