@@ -52,12 +52,20 @@ export async function archiveFigures(events: number, streamBatch = 1000) {
   const stream: DynamoDBRecord[] = [streamRecord({ item: keyItem(await signer.publicKey()) })];
   store.beforeCommit = (append, stored) => {
     stream.push(streamRecord({ item: appendToItem(append) as Record<string, SdkAttributeValue> }));
-    for (const event of stored) stream.push(streamRecord({ item: eventToItem(event) as Record<string, SdkAttributeValue> }));
+    for (const event of stored)
+      stream.push(streamRecord({ item: eventToItem(event) as Record<string, SdkAttributeValue> }));
   };
   const ingest = createIngest({ store, signer, deploymentOrigin: 'audit.example.com/bench' });
   for (let sent = 0; sent < events; sent += LIMITS.maxBatchEvents) {
-    const batch = Array.from({ length: Math.min(LIMITS.maxBatchEvents, events - sent) }, (_, i) => benchEvent(sent + i));
-    await ingest({ caller, identity, receivedAt: new Date(Date.UTC(2026, 10, 1, 12)), body: { events: batch } });
+    const batch = Array.from({ length: Math.min(LIMITS.maxBatchEvents, events - sent) }, (_, i) =>
+      benchEvent(sent + i),
+    );
+    await ingest({
+      caller,
+      identity,
+      receivedAt: new Date(Date.UTC(2026, 10, 1, 12)),
+      body: { events: batch },
+    });
   }
   const dir = mkdtempSync(join(tmpdir(), 'audit-bench-archive-'));
   try {

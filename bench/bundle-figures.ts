@@ -12,7 +12,9 @@ const LAMBDA_BUILD: BuildOptions = {
   format: 'esm',
   mainFields: ['module', 'main'],
   minify: true,
-  banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
+  },
   logLevel: 'silent',
 };
 
@@ -27,23 +29,32 @@ export async function bundleFigures(entry = 'lambdas/handlers/ingest.ts') {
   const bundled = join(dir, 'bundled.mjs');
   const unbundled = join(process.cwd(), 'bench', '.unbundled-ingest.mjs');
   await build({ ...LAMBDA_BUILD, entryPoints: [entry], outfile: bundled });
-  await build({ ...LAMBDA_BUILD, minify: false, packages: 'external', entryPoints: [entry], outfile: unbundled });
+  await build({
+    ...LAMBDA_BUILD,
+    minify: false,
+    packages: 'external',
+    entryPoints: [entry],
+    outfile: unbundled,
+  });
   const env = {
     ...process.env,
     LEDGER_TABLE_NAME: 'bench',
     SIGNING_KEY_ID: 'alias/bench',
     SIGNING_ALGORITHM: 'ECDSA_SHA_256',
     DEPLOYMENT_ORIGIN: 'audit.example.com/bench',
-    TENANTS_CONFIG: JSON.stringify({ tenants: [{ name: 'bench', writers: ['arn:aws:iam::111111111111:role/w'] }] }),
+    TENANTS_CONFIG: JSON.stringify({
+      tenants: [{ name: 'bench', writers: ['arn:aws:iam::111111111111:role/w'] }],
+    }),
     AWS_REGION: 'eu-west-1',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
   const loader = join(dir, 'load.mjs');
   writeFileSync(
     loader,
-    "const t = process.hrtime.bigint(); await import(process.argv[2]); console.log(Number(process.hrtime.bigint() - t) / 1e6);",
+    'const t = process.hrtime.bigint(); await import(process.argv[2]); console.log(Number(process.hrtime.bigint() - t) / 1e6);',
   );
-  const loadMs = (file: string) => Number(execFileSync(process.execPath, [loader, file], { env, encoding: 'utf8' }).trim());
+  const loadMs = (file: string) =>
+    Number(execFileSync(process.execPath, [loader, file], { env, encoding: 'utf8' }).trim());
   const bundledMs: number[] = [];
   const unbundledMs: number[] = [];
   for (let i = 0; i < 9; i++) {

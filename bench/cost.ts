@@ -46,12 +46,14 @@ export interface CostInputs {
 export function costPerMillionEvents(input: CostInputs): Record<string, number> {
   const million = 1_000_000;
   const requests = million / input.batch;
-  const ingestSeconds = requests * (ASSUMPTIONS.ingestIoMsPerRequest / 1000) + (million * input.ingestCpuMicrosPerEvent) / 1e6;
+  const ingestSeconds =
+    requests * (ASSUMPTIONS.ingestIoMsPerRequest / 1000) + (million * input.ingestCpuMicrosPerEvent) / 1e6;
   const consumerInvocations =
     million / ASSUMPTIONS.archiverRecordsPerInvocation + million / ASSUMPTIONS.alerterRecordsPerInvocation;
   const signPrice = input.keySpec === 'RSA_2048' ? PRICES.kmsRsa2048SignPer10k : PRICES.kmsEccSignPer10k;
   const writeUnits =
-    million * (input.transactionWriteUnitsPerEvent + input.indexWriteUnitsPerEvent + ASSUMPTIONS.ttlWriteUnitsPerEvent);
+    million *
+    (input.transactionWriteUnitsPerEvent + input.indexWriteUnitsPerEvent + ASSUMPTIONS.ttlWriteUnitsPerEvent);
   const readUnits = requests * ASSUMPTIONS.readUnitsPerRequest + million * ASSUMPTIONS.readUnitsPerEvent;
   const parts = {
     apiGateway: (requests / million) * PRICES.apiGatewayRestPerMillionRequests,
@@ -62,10 +64,14 @@ export function costPerMillionEvents(input: CostInputs): Record<string, number> 
       (consumerInvocations / million) * PRICES.lambdaPerMillionRequests +
       consumerInvocations * (ASSUMPTIONS.consumerMsPerInvocation / 1000) * PRICES.lambdaArmPerGbSecond,
     kms: ((million * input.signsPerEvent) / 10_000) * signPrice,
-    dynamodb: (writeUnits / million) * PRICES.dynamoOnDemandPerMillionWrites + (readUnits / million) * PRICES.dynamoOnDemandPerMillionReads,
-    s3Puts: ((million / 1000) * input.s3PutsPer1000Events / 1000) * PRICES.s3PutPer1000,
+    dynamodb:
+      (writeUnits / million) * PRICES.dynamoOnDemandPerMillionWrites +
+      (readUnits / million) * PRICES.dynamoOnDemandPerMillionReads,
+    s3Puts: (((million / 1000) * input.s3PutsPer1000Events) / 1000) * PRICES.s3PutPer1000,
     eventBridge: PRICES.eventBridgeCustomPerMillion,
   };
   const total = Object.values(parts).reduce((sum, value) => sum + value, 0);
-  return Object.fromEntries(Object.entries({ ...parts, total }).map(([key, value]) => [key, Number(value.toFixed(4))]));
+  return Object.fromEntries(
+    Object.entries({ ...parts, total }).map(([key, value]) => [key, Number(value.toFixed(4))]),
+  );
 }

@@ -5,7 +5,10 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
  * raw, numbers ~1 byte per 2 significant digits + 1, lists/maps 3 bytes + 1 per element).
  */
 export function itemSizeBytes(item: Record<string, AttributeValue>): number {
-  return Object.entries(item).reduce((sum, [name, value]) => sum + Buffer.byteLength(name) + valueSize(value), 0);
+  return Object.entries(item).reduce(
+    (sum, [name, value]) => sum + Buffer.byteLength(name) + valueSize(value),
+    0,
+  );
 }
 
 function valueSize(value: AttributeValue): number {
@@ -19,4 +22,5 @@ function valueSize(value: AttributeValue): number {
 }
 
 /** Write units for a standard write; transactional writes cost twice this. */
-export const writeUnits = (item: Record<string, AttributeValue>) => Math.max(1, Math.ceil(itemSizeBytes(item) / 1024));
+export const writeUnits = (item: Record<string, AttributeValue>) =>
+  Math.max(1, Math.ceil(itemSizeBytes(item) / 1024));

@@ -19,8 +19,17 @@ export function benchEvent(i: number, recordBytes = 1024): AuditEventInput {
     category: 'deployment',
     outcome: 'success',
     actor: { type: 'service', id: `ci-pipeline-${i % 17}`, name: 'CI pipeline' },
-    resources: [{ type: 'AWS::CloudFormation::Stack', id: `arn:aws:cloudformation:eu-west-1:111111111111:stack/app-${i % 31}/1` }],
-    source: { system: 'github-actions', environment: i % 5 === 0 ? 'production' : 'staging', region: 'eu-west-1' },
+    resources: [
+      {
+        type: 'AWS::CloudFormation::Stack',
+        id: `arn:aws:cloudformation:eu-west-1:111111111111:stack/app-${i % 31}/1`,
+      },
+    ],
+    source: {
+      system: 'github-actions',
+      environment: i % 5 === 0 ? 'production' : 'staging',
+      region: 'eu-west-1',
+    },
     reason: `CHG-${100000 + i}`,
     correlationId: `run-${i}`,
     metadata: { commit: createHash('sha1').update(String(i)).digest('hex'), attempt: 1, dryRun: false },

@@ -6,10 +6,10 @@ import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { DynamoLedgerStore } from '#adapters/dynamo-ledger-store.ts';
 import { KmsSigner } from '#adapters/kms-signer.ts';
 import { createIngest } from '#core/ingest.ts';
-import type { AppendRecord, LedgerStore, LogHead, StoredEvent } from '#core/ports.ts';
-import type { Signer } from '#core/signer.ts';
 import { LEDGER_INDEX_PROJECTION, LEDGER_INDEXES } from '#core/ledger-layout.ts';
+import type { AppendRecord, LedgerStore, LogHead, StoredEvent } from '#core/ports.ts';
 import { LIMITS } from '#core/schema.ts';
+import type { Signer } from '#core/signer.ts';
 import { createIngestHandler } from '../lambdas/http/ingest.ts';
 import { parseJsonStrict } from '../lambdas/http/strict-json.ts';
 import { apiEvent } from '../test/support/apigw.ts';
@@ -53,13 +53,20 @@ export async function countSignsAndWrites() {
   let transactionUnits = 0;
   let gsiUnits = 0;
   let eventCount = 0;
-  for (const [name, batch] of [['batch1', 1], ['batch10', 10], ['batchMax', LIMITS.maxBatchEvents]] as const) {
+  for (const [name, batch] of [
+    ['batch1', 1],
+    ['batch10', 10],
+    ['batchMax', LIMITS.maxBatchEvents],
+  ] as const) {
     kms.resetHistory();
     dynamo.resetHistory();
     for (let sent = 0; sent < 1000; sent += batch) {
-      const events = Array.from({ length: Math.min(batch, 1000 - sent) }, (_, i) => benchEvent(sent + i + batch * 100_000));
+      const events = Array.from({ length: Math.min(batch, 1000 - sent) }, (_, i) =>
+        benchEvent(sent + i + batch * 100_000),
+      );
       const response = await handler(requestFor(events), context);
-      if (response.statusCode !== 201) throw new Error(`bench ingest failed: ${response.statusCode} ${response.body}`);
+      if (response.statusCode !== 201)
+        throw new Error(`bench ingest failed: ${response.statusCode} ${response.body}`);
     }
     signs[name] = kms.commandCalls(SignCommand).length;
     if (name === 'batchMax') {
@@ -71,7 +78,11 @@ export async function countSignsAndWrites() {
           // Each GSI the item appears in is one more (non-transactional) write of the projected item.
           gsiUnits += Object.values(LEDGER_INDEXES)
             .filter((index) => written[index.partitionKey.name] !== undefined)
-            .reduce((sum, index) => sum + writeUnits(projectedItem(written, index.partitionKey.name, index.sortKey.name)), 0);
+            .reduce(
+              (sum, index) =>
+                sum + writeUnits(projectedItem(written, index.partitionKey.name, index.sortKey.name)),
+              0,
+            );
           if (written.record) eventCount += 1;
         }
       }
@@ -89,13 +100,17 @@ export async function countSignsAndWrites() {
 /** The part of an item an index stores: table keys, index keys and the projected attributes. */
 function projectedItem(item: Record<string, AttributeValue>, ...indexKeys: string[]) {
   const names = ['pk', 'sk', ...indexKeys, ...LEDGER_INDEX_PROJECTION.nonKeyAttributes];
-  return Object.fromEntries(names.filter((name) => item[name] !== undefined).map((name) => [name, item[name]!]));
+  return Object.fromEntries(
+    names.filter((name) => item[name] !== undefined).map((name) => [name, item[name]!]),
+  );
 }
 
 /** One P-256 signature (what KMS does per request), in CPU microseconds, median of many. */
 export async function p256SignMicros(): Promise<number> {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const body = Buffer.from('audit.example.com/bench/platform/0\n123456\nq1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6j7k8l9z0x1c=\n');
+  const body = Buffer.from(
+    'audit.example.com/bench/platform/0\n123456\nq1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6j7k8l9z0x1c=\n',
+  );
   const perRound = 200;
   const micros = await medianCpuMicros(15, () => {
     for (let i = 0; i < perRound; i++) cryptoSign('sha256', body, { key: privateKey, dsaEncoding: 'der' });
@@ -104,7 +119,12 @@ export async function p256SignMicros(): Promise<number> {
 }
 
 const writerCaller = { tenant: 'platform', shards: 1, roles: new Set(['writer'] as const) };
-const identity = { principalArn: WRITER, accountId: '111111111111', sourceIp: '203.0.113.10', userAgent: 'bench' };
+const identity = {
+  principalArn: WRITER,
+  accountId: '111111111111',
+  sourceIp: '203.0.113.10',
+  userAgent: 'bench',
+};
 
 /**
  * A ledger with no I/O: it keeps only each log's head, so the core's own work is all that is measured.
@@ -119,7 +139,12 @@ class HeadOnlyStore implements LedgerStore {
     return new Map();
   }
   async commitAppend(append: AppendRecord): Promise<void> {
-    this.heads.set(append.origin, { origin: append.origin, size: append.size, frontier: append.frontier, checkpoint: append.checkpoint });
+    this.heads.set(append.origin, {
+      origin: append.origin,
+      size: append.size,
+      frontier: append.frontier,
+      checkpoint: append.checkpoint,
+    });
   }
   async getAppend(): Promise<undefined> {
     return undefined;
@@ -148,7 +173,9 @@ const cannedSigner = (signature: Uint8Array): Signer => ({
  */
 export async function coreMicrosPerEvent(): Promise<number> {
   const bodies = Array.from({ length: 20 }, (_, b) =>
-    JSON.stringify({ events: Array.from({ length: LIMITS.maxBatchEvents }, (_, i) => benchEvent(b * 1000 + i)) }),
+    JSON.stringify({
+      events: Array.from({ length: LIMITS.maxBatchEvents }, (_, i) => benchEvent(b * 1000 + i)),
+    }),
   );
   const ingest = createIngest({
     store: new HeadOnlyStore(),
@@ -170,7 +197,10 @@ export async function coreMicrosPerEvent(): Promise<number> {
  */
 export async function sdkMicrosPerEvent(): Promise<number> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const cannedSignature = cryptoSign('sha256', Buffer.from('canned'), { key: privateKey, dsaEncoding: 'der' }).toString('base64');
+  const cannedSignature = cryptoSign('sha256', Buffer.from('canned'), {
+    key: privateKey,
+    dsaEncoding: 'der',
+  }).toString('base64');
   const spki = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
   const answer = (target: string): unknown => {
     switch (target) {
@@ -184,7 +214,12 @@ export async function sdkMicrosPerEvent(): Promise<number> {
       case 'TrentService.Sign':
         return { KeyId: KEY_ARN, Signature: cannedSignature, SigningAlgorithm: 'ECDSA_SHA_256' };
       case 'TrentService.GetPublicKey':
-        return { KeyId: KEY_ARN, PublicKey: spki, SigningAlgorithms: ['ECDSA_SHA_256'], KeyUsage: 'SIGN_VERIFY' };
+        return {
+          KeyId: KEY_ARN,
+          PublicKey: spki,
+          SigningAlgorithms: ['ECDSA_SHA_256'],
+          KeyUsage: 'SIGN_VERIFY',
+        };
       default:
         throw new Error(`bench: no canned response for ${target}`);
     }
@@ -201,7 +236,11 @@ export async function sdkMicrosPerEvent(): Promise<number> {
     updateHttpClientConfig: () => {},
     httpHandlerConfigs: () => ({}),
   };
-  const clientConfig = { region: 'eu-west-1', credentials: { accessKeyId: 'BENCH', secretAccessKey: 'bench' }, requestHandler };
+  const clientConfig = {
+    region: 'eu-west-1',
+    credentials: { accessKeyId: 'BENCH', secretAccessKey: 'bench' },
+    requestHandler,
+  };
   const store = new DynamoLedgerStore(new DynamoDBClient(clientConfig), TABLE);
   const signer = new KmsSigner(new KMSClient(clientConfig), 'alias/audit-trail-bench', 'ECDSA_SHA_256');
   const handle = createIngestHandler({

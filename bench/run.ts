@@ -1,10 +1,15 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { LIMITS } from '#core/schema.ts';
 import { archiveFigures } from './archive-figures.ts';
 import { bundleFigures } from './bundle-figures.ts';
 import { ASSUMPTIONS, costPerMillionEvents, PRICES } from './cost.ts';
-import { coreMicrosPerEvent, countSignsAndWrites, p256SignMicros, sdkMicrosPerEvent } from './ingest-figures.ts';
+import {
+  coreMicrosPerEvent,
+  countSignsAndWrites,
+  p256SignMicros,
+  sdkMicrosPerEvent,
+} from './ingest-figures.ts';
 import { round } from './measure.ts';
 import { sandboxFigures } from './sandbox-figures.ts';
 
@@ -29,13 +34,20 @@ const step = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
   return work();
 };
 
-const counts = await step('KMS signs and DynamoDB write units through the ingest handler', countSignsAndWrites);
+const counts = await step(
+  'KMS signs and DynamoDB write units through the ingest handler',
+  countSignsAndWrites,
+);
 const signMicros = await step('one P-256 signature', p256SignMicros);
 const coreMicros = await step('core CPU per event', coreMicrosPerEvent);
 const sdkMicros = await step('handler + SDK CPU per event', sdkMicrosPerEvent);
-const archive = await step(`archiving and verifying ${VERIFY_EVENTS} events`, () => archiveFigures(VERIFY_EVENTS));
+const archive = await step(`archiving and verifying ${VERIFY_EVENTS} events`, () =>
+  archiveFigures(VERIFY_EVENTS),
+);
 const bundle = await step('ingest bundle', () => bundleFigures());
-const sandbox = await step(`${SANDBOX_EVENTS} events end to end through the sandbox`, () => sandboxFigures(SANDBOX_EVENTS));
+const sandbox = await step(`${SANDBOX_EVENTS} events end to end through the sandbox`, () =>
+  sandboxFigures(SANDBOX_EVENTS),
+);
 
 const signsPerEvent = (batch: number) => Math.ceil(1000 / batch) / 1000;
 const costInputs = (batch: number, keySpec: 'ECC_NIST_P256' | 'RSA_2048') => ({
@@ -49,16 +61,42 @@ const costInputs = (batch: number, keySpec: 'ECC_NIST_P256' | 'RSA_2048') => ({
 });
 
 const figures: Record<string, Figure> = {
-  kmsSignCallsPer1000Events: { value: counts.kmsSignCallsPer1000Events, target: { max: 11 }, unit: 'calls (batchMax)' },
-  dynamoWriteUnitsPerEvent: { value: round(counts.dynamoWriteUnitsPerEvent), target: { max: 4.1 }, unit: 'WRU (table, transactional)' },
-  dynamoIndexWriteUnitsPerEvent: { value: round(counts.dynamoGsiWriteUnitsPerEvent), unit: 'WRU (3 GSIs, keys + filter attributes)' },
-  s3PutsPer1000ArchivedEvents: { value: round(archive.s3PutsPer1000ArchivedEvents), target: { max: 10 }, unit: 'PUTs' },
+  kmsSignCallsPer1000Events: {
+    value: counts.kmsSignCallsPer1000Events,
+    target: { max: 11 },
+    unit: 'calls (batchMax)',
+  },
+  dynamoWriteUnitsPerEvent: {
+    value: round(counts.dynamoWriteUnitsPerEvent),
+    target: { max: 4.1 },
+    unit: 'WRU (table, transactional)',
+  },
+  dynamoIndexWriteUnitsPerEvent: {
+    value: round(counts.dynamoGsiWriteUnitsPerEvent),
+    unit: 'WRU (3 GSIs, keys + filter attributes)',
+  },
+  s3PutsPer1000ArchivedEvents: {
+    value: round(archive.s3PutsPer1000ArchivedEvents),
+    target: { max: 10 },
+    unit: 'PUTs',
+  },
   ingestCpuPerEventVsP256Sign: { value: round(coreMicros / signMicros), target: { max: 2.5 }, unit: 'ratio' },
   ingestCpuPerEventWithSdkVsCore: { value: round(sdkMicros / coreMicros), target: { max: 3 }, unit: 'ratio' },
-  verifyEventsPerSecond: { value: Math.round(archive.verifyEventsPerSecond), target: { min: 200_000 }, unit: `events/s (${archive.verifiedEvents} events, one core)` },
-  ingestBundleBytes: { value: bundle.ingestBundleBytes, target: { max: 1_200_000 }, unit: 'bytes (minified)' },
+  verifyEventsPerSecond: {
+    value: Math.round(archive.verifyEventsPerSecond),
+    target: { min: 200_000 },
+    unit: `events/s (${archive.verifiedEvents} events, one core)`,
+  },
+  ingestBundleBytes: {
+    value: bundle.ingestBundleBytes,
+    target: { max: 1_200_000 },
+    unit: 'bytes (minified)',
+  },
   bundleLoadVsUnbundled: { value: round(bundle.bundleLoadVsUnbundled), target: { max: 0.7 }, unit: 'ratio' },
-  sandboxEventsPerSecond: { value: round(sandbox.sandboxEventsPerSecond, 1), unit: `events/s (${sandbox.sandboxEventsSent} events, send -> table -> archive)` },
+  sandboxEventsPerSecond: {
+    value: round(sandbox.sandboxEventsPerSecond, 1),
+    unit: `events/s (${sandbox.sandboxEventsSent} events, send -> table -> archive)`,
+  },
   sandboxEventsLost: { value: sandbox.sandboxEventsLost, target: { equals: 0 }, unit: 'events' },
   costPerMillionEvents: {
     value: {
@@ -74,20 +112,44 @@ const figures: Record<string, Figure> = {
 function verdict(figure: Figure): string {
   if (!figure.target) return '';
   const value = typeof figure.value === 'number' ? figure.value : (figure.value.batchMax ?? Number.NaN);
-  if ('max' in figure.target) return value <= figure.target.max ? `ok (target <= ${figure.target.max})` : `MISSED (target <= ${figure.target.max})`;
-  if ('min' in figure.target) return value >= figure.target.min ? `ok (target >= ${figure.target.min})` : `MISSED (target >= ${figure.target.min})`;
-  return value === figure.target.equals ? `ok (target ${figure.target.equals})` : `MISSED (target ${figure.target.equals})`;
+  if ('max' in figure.target)
+    return value <= figure.target.max
+      ? `ok (target <= ${figure.target.max})`
+      : `MISSED (target <= ${figure.target.max})`;
+  if ('min' in figure.target)
+    return value >= figure.target.min
+      ? `ok (target >= ${figure.target.min})`
+      : `MISSED (target >= ${figure.target.min})`;
+  return value === figure.target.equals
+    ? `ok (target ${figure.target.equals})`
+    : `MISSED (target ${figure.target.equals})`;
 }
 
 const show = (value: Figure['value']) =>
-  typeof value === 'number' ? String(value) : Object.entries(value).map(([key, v]) => `${key}=${v}`).join(' ');
-const rows = Object.entries(figures).map(([name, figure]) => [name, show(figure.value), figure.unit ?? '', verdict(figure)]);
+  typeof value === 'number'
+    ? String(value)
+    : Object.entries(value)
+        .map(([key, v]) => `${key}=${v}`)
+        .join(' ');
+const rows = Object.entries(figures).map(([name, figure]) => [
+  name,
+  show(figure.value),
+  figure.unit ?? '',
+  verdict(figure),
+]);
 const widths = [0, 1, 2].map((column) => Math.max(...rows.map((row) => row[column]!.length)));
-for (const row of rows) console.log(row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  '));
+for (const row of rows)
+  console.log(row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  '));
 
 const results = {
   date: new Date().toISOString(),
-  machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGb: round(totalmem() / 2 ** 30, 1), node: process.version, platform: process.platform },
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGb: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    platform: process.platform,
+  },
   figures: Object.fromEntries(Object.entries(figures).map(([name, figure]) => [name, figure.value])),
   details: {
     p256SignCpuMicros: round(signMicros),
@@ -103,7 +165,28 @@ const results = {
     prices: PRICES,
     assumptions: ASSUMPTIONS,
   },
-  targets: Object.fromEntries(Object.entries(figures).filter(([, f]) => f.target).map(([name, f]) => [name, f.target])),
+  targets: Object.fromEntries(
+    Object.entries(figures)
+      .filter(([, f]) => f.target)
+      .map(([name, f]) => [name, f.target]),
+  ),
 };
 writeFileSync(new URL('./results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
-console.log('\nwrote bench/results.json');
+refreshDoc(rows);
+console.log('\nwrote bench/results.json and the results in docs/BENCHMARKS.md');
+
+/** Replaces the latest-results block of docs/BENCHMARKS.md with this run's table. */
+function refreshDoc(table: string[][]): void {
+  const doc = new URL('../docs/BENCHMARKS.md', import.meta.url);
+  const text = readFileSync(doc, 'utf8');
+  const block = [
+    '<!-- bench:results:start -->',
+    `Latest run: ${results.date.slice(0, 10)}, ${results.machine.cpus} × ${results.machine.cpuModel}, Node ${results.machine.node}.`,
+    '',
+    '| Figure | Value | Unit | Against target |',
+    '| --- | --- | --- | --- |',
+    ...table.map((row) => `| \`${row[0]}\` | ${row[1]} | ${row[2]} | ${row[3] || '—'} |`),
+    '<!-- bench:results:end -->',
+  ].join('\n');
+  writeFileSync(doc, text.replace(/<!-- bench:results:start -->[\s\S]*<!-- bench:results:end -->/, block));
+}

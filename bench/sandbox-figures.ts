@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3ArchiveStore } from '#adapters/s3-archive.ts';
-import { parseEventsObject } from '#core/archiving.ts';
 import { ARCHIVE_PREFIXES } from '#core/archive-layout.ts';
+import { parseEventsObject } from '#core/archiving.ts';
 import { LIMITS } from '#core/schema.ts';
 import { AuditClient } from '../cli/client.ts';
 import { startSandbox } from '../local/sandbox.ts';
@@ -21,7 +21,11 @@ export async function sandboxFigures(events = 5000, writers = 4) {
   const dataDir = mkdtempSync(join(tmpdir(), 'audit-bench-sandbox-'));
   const sandbox = await startSandbox({ port: 0, dataDir, log: () => {} });
   try {
-    const client = new AuditClient({ endpoint: sandbox.endpoint, region: sandbox.region, credentials: sandbox.credentials.writer });
+    const client = new AuditClient({
+      endpoint: sandbox.endpoint,
+      region: sandbox.region,
+      credentials: sandbox.credentials.writer,
+    });
     const all = Array.from({ length: events }, (_, i) => benchEvent(5_000_000 + i));
     const perWriter = Math.ceil(events / writers);
     const started = process.hrtime.bigint();
@@ -35,7 +39,13 @@ export async function sandboxFigures(events = 5000, writers = 4) {
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     const archived = await archivedEventIds(sandbox.s3.endpoint, sandbox.s3.bucket, sandbox.region);
     const lost = receipts.filter((receipt) => !archived.has(receipt.eventId)).length;
-    return { sandboxEventsPerSecond: events / seconds, sandboxIngestEventsPerSecond: events / sentSeconds, sandboxEventsSent: events, sandboxEventsLost: lost, batchSize: LIMITS.maxBatchEvents };
+    return {
+      sandboxEventsPerSecond: events / seconds,
+      sandboxIngestEventsPerSecond: events / sentSeconds,
+      sandboxEventsSent: events,
+      sandboxEventsLost: lost,
+      batchSize: LIMITS.maxBatchEvents,
+    };
   } finally {
     await sandbox.stop();
     rmSync(dataDir, { recursive: true, force: true });

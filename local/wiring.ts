@@ -46,6 +46,7 @@ export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Prom
 export type StreamHandler = (
   event: DynamoDBStreamEvent,
   context: Context,
+  // biome-ignore lint/suspicious/noConfusingVoidType: Lambda's own stream handler type; a handler may return nothing
 ) => Promise<DynamoDBBatchResponse | void>;
 
 export interface LocalApp {

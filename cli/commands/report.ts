@@ -165,5 +165,5 @@ function print(ctx: CliContext, result: ReportResult, options: ReportOptions): v
     return;
   }
   for (const line of formatTable(result)) ctx.io.stdout.write(`${line}\n`);
-  ctx.io.stdout.write(escapeText(`(${result.rows.length} row${result.rows.length === 1 ? '' : 's'})`) + '\n');
+  ctx.io.stdout.write(`${escapeText(`(${result.rows.length} row${result.rows.length === 1 ? '' : 's'})`)}\n`);
 }

@@ -8,9 +8,9 @@ import { type CliContext, globalsOf, outputFor } from '../context.ts';
 import { EXIT } from '../errors.ts';
 import { type Output, readInput } from '../io.ts';
 import { progressBar } from '../progress.ts';
-import { runArchiveVerification } from './verify-archive.ts';
 import { apiTrailSource, type TrailReport, verifyTrail } from '../verify-trail.ts';
 import { parseWitness, savedCheckpoints, type Witness } from '../witness.ts';
+import { runArchiveVerification } from './verify-archive.ts';
 
 interface VerifyOptions {
   readonly checkpoints?: string;
@@ -43,7 +43,12 @@ export function verifyCommand(ctx: CliContext): Command {
     .action(async (options: VerifyOptions, command: Command) => {
       if (options.archive !== undefined) {
         const location = options.archive === true ? undefined : options.archive;
-        return runArchiveVerification(ctx, command, location, options.tenant ? { tenant: options.tenant } : {});
+        return runArchiveVerification(
+          ctx,
+          command,
+          location,
+          options.tenant ? { tenant: options.tenant } : {},
+        );
       }
       const out = outputFor(ctx, command);
       const witness = options.checkpoints

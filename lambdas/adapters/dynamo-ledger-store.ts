@@ -11,7 +11,13 @@ import {
   TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
 import { SignedCheckpoint } from '#core/checkpoint.ts';
-import { appendSortKey, eventKey, KEYS_PARTITION, LEDGER_INDEXES, logPartition } from '#core/ledger-layout.ts';
+import {
+  appendSortKey,
+  eventKey,
+  KEYS_PARTITION,
+  LEDGER_INDEXES,
+  logPartition,
+} from '#core/ledger-layout.ts';
 import type { Hash } from '#core/merkle.ts';
 import {
   AppendConflictError,
@@ -64,7 +70,9 @@ export class DynamoLedgerStore implements LedgerStore {
       for (let round = 0; keys.length > 0; round++) {
         if (round > 0) await backoff(round);
         const response = await this.client.send(
-          new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } } }),
+          new BatchGetItemCommand({
+            RequestItems: { [this.tableName]: { Keys: keys, ConsistentRead: true } },
+          }),
         );
         for (const item of response.Responses?.[this.tableName] ?? []) {
           const event = eventFromItem(item);
@@ -82,7 +90,9 @@ export class DynamoLedgerStore implements LedgerStore {
       await this.client.send(
         new TransactWriteItemsCommand({
           TransactItems: [
-            { Put: { TableName: this.tableName, Item: appendToItem(append), ConditionExpression: notExists } },
+            {
+              Put: { TableName: this.tableName, Item: appendToItem(append), ConditionExpression: notExists },
+            },
             ...events.map((event) => ({
               Put: { TableName: this.tableName, Item: eventToItem(event), ConditionExpression: notExists },
             })),
@@ -181,7 +191,10 @@ export class DynamoLedgerStore implements LedgerStore {
     const input = eventQueryInput(this.tableName, query);
     const { Items = [], LastEvaluatedKey } = await this.client.send(new QueryCommand(input));
     const ids = Items.map((item) => eventFromKey(str(item, 'pk')));
-    const events = await this.getEvents(query.tenant, ids.map((id) => id.eventId));
+    const events = await this.getEvents(
+      query.tenant,
+      ids.map((id) => id.eventId),
+    );
     // Actor and resource together: byActor does not project gsiResource, so the resource is matched here,
     // after the page's Limit, exactly as a FilterExpression would be.
     const wanted = (event: StoredEvent) =>
@@ -227,7 +240,9 @@ export function eventQueryInput(tableName: string, query: EventQuery): QueryComm
     ...(Object.keys(names).length > 0 ? { ExpressionAttributeNames: names } : {}),
     ScanIndexForward: false,
     Limit: query.limit,
-    ...(query.cursor ? { ExclusiveStartKey: decodeCursor(query.cursor, index.partitionKey.name, partition) } : {}),
+    ...(query.cursor
+      ? { ExclusiveStartKey: decodeCursor(query.cursor, index.partitionKey.name, partition) }
+      : {}),
   };
 }
 
@@ -356,4 +371,5 @@ function num(item: Item, name: string): number {
   return Number(value);
 }
 
-const backoff = (round: number) => new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** round)));
+const backoff = (round: number) =>
+  new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** round)));

@@ -18,7 +18,12 @@ export class KmsSigner implements Signer {
 
   async sign(message: Uint8Array): Promise<Signature> {
     const response = await this.client.send(
-      new SignCommand({ KeyId: this.keyId, Message: message, MessageType: 'RAW', SigningAlgorithm: this.algorithm }),
+      new SignCommand({
+        KeyId: this.keyId,
+        Message: message,
+        MessageType: 'RAW',
+        SigningAlgorithm: this.algorithm,
+      }),
     );
     if (!response.Signature || !response.KeyId) throw new Error('KMS Sign returned no signature');
     return { keyId: response.KeyId, algorithm: this.algorithm, signature: response.Signature };
@@ -37,7 +42,8 @@ export class KmsSigner implements Signer {
 
   private async fetchPublicKey(keyId: string): Promise<PublicKeyInfo> {
     const response = await this.client.send(new GetPublicKeyCommand({ KeyId: keyId }));
-    if (!response.PublicKey || !response.KeyId) throw new Error(`KMS GetPublicKey returned no key for ${keyId}`);
+    if (!response.PublicKey || !response.KeyId)
+      throw new Error(`KMS GetPublicKey returned no key for ${keyId}`);
     if (!response.SigningAlgorithms?.includes(this.algorithm)) {
       throw new Error(`KMS key ${response.KeyId} does not support ${this.algorithm}`);
     }

@@ -1,4 +1,11 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+} from 'node:crypto';
 import type { SigningAlgorithm } from '#core/checkpoint.ts';
 import type { PublicKeyInfo, Signature, Signer } from '#core/signer.ts';
 
@@ -14,11 +21,16 @@ export class LocalSigner implements Signer {
   constructor(private readonly privateKey: KeyObject) {
     const publicKey = createPublicKey(privateKey);
     this.algorithm = privateKey.asymmetricKeyType === 'rsa' ? 'RSASSA_PKCS1_V1_5_SHA_256' : 'ECDSA_SHA_256';
-    if (privateKey.asymmetricKeyType === 'ec' && privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    if (
+      privateKey.asymmetricKeyType === 'ec' &&
+      privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1'
+    ) {
       throw new Error(`local signing key must be P-256, got ${privateKey.asymmetricKeyDetails?.namedCurve}`);
     }
     this.publicKeyPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
-    const fingerprint = createHash('sha256').update(publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
+    const fingerprint = createHash('sha256')
+      .update(publicKey.export({ type: 'spki', format: 'der' }))
+      .digest('hex');
     this.keyId = `local:${this.algorithm === 'ECDSA_SHA_256' ? 'p256' : 'rsa'}:${fingerprint.slice(0, 32)}`;
   }
 
@@ -28,7 +40,9 @@ export class LocalSigner implements Signer {
 
   static generate(kind: 'p256' | 'rsa2048' = 'p256'): LocalSigner {
     const { privateKey } =
-      kind === 'p256' ? generateKeyPairSync('ec', { namedCurve: 'prime256v1' }) : generateKeyPairSync('rsa', { modulusLength: 2048 });
+      kind === 'p256'
+        ? generateKeyPairSync('ec', { namedCurve: 'prime256v1' })
+        : generateKeyPairSync('rsa', { modulusLength: 2048 });
     return new LocalSigner(privateKey);
   }
 
@@ -45,7 +59,8 @@ export class LocalSigner implements Signer {
   }
 
   async publicKey(keyId?: string): Promise<PublicKeyInfo> {
-    if (keyId !== undefined && keyId !== this.keyId) throw new Error(`local signer holds ${this.keyId}, not ${keyId}`);
+    if (keyId !== undefined && keyId !== this.keyId)
+      throw new Error(`local signer holds ${this.keyId}, not ${keyId}`);
     return { keyId: this.keyId, algorithm: this.algorithm, publicKeyPem: this.publicKeyPem };
   }
 }

@@ -18,7 +18,8 @@ export function canonicalize(value: unknown): string {
   try {
     return serialize(value);
   } catch (error) {
-    if (error instanceof CanonicalizationError) throw new CanonicalizationError(`${findProblemPath(value, '$')}: ${error.message}`);
+    if (error instanceof CanonicalizationError)
+      throw new CanonicalizationError(`${findProblemPath(value, '$')}: ${error.message}`);
     throw error;
   }
 }

@@ -30,9 +30,12 @@ export class CheckpointFormatError extends Error {
 export const ORIGIN_PATTERN = /^[\x21-\x7e]{1,256}$/;
 
 export function formatCheckpointBody({ origin, size, rootHash }: Checkpoint): string {
-  if (!ORIGIN_PATTERN.test(origin)) throw new CheckpointFormatError(`origin ${JSON.stringify(origin)} is not a valid log origin`);
-  if (!Number.isSafeInteger(size) || size < 0) throw new CheckpointFormatError(`size ${size} is not a whole number`);
-  if (rootHash.length !== 32) throw new CheckpointFormatError(`root hash must be 32 bytes, got ${rootHash.length}`);
+  if (!ORIGIN_PATTERN.test(origin))
+    throw new CheckpointFormatError(`origin ${JSON.stringify(origin)} is not a valid log origin`);
+  if (!Number.isSafeInteger(size) || size < 0)
+    throw new CheckpointFormatError(`size ${size} is not a whole number`);
+  if (rootHash.length !== 32)
+    throw new CheckpointFormatError(`root hash must be 32 bytes, got ${rootHash.length}`);
   return `${origin}\n${size}\n${toBase64(rootHash)}\n`;
 }
 
@@ -41,9 +44,11 @@ const BODY = /^([\x21-\x7e]{1,256})\n(0|[1-9][0-9]{0,15})\n([A-Za-z0-9+/]{43}=)\
 /** Parses a checkpoint body, accepting only the exact canonical form (no extension lines). */
 export function parseCheckpointBody(body: string): Checkpoint {
   const match = BODY.exec(body);
-  if (!match) throw new CheckpointFormatError('checkpoint body is not `<origin>\\n<size>\\n<base64 root>\\n`');
+  if (!match)
+    throw new CheckpointFormatError('checkpoint body is not `<origin>\\n<size>\\n<base64 root>\\n`');
   const size = Number(match[2]);
-  if (!Number.isSafeInteger(size)) throw new CheckpointFormatError(`checkpoint size ${match[2]} is too large`);
+  if (!Number.isSafeInteger(size))
+    throw new CheckpointFormatError(`checkpoint size ${match[2]} is too large`);
   const rootHash = new Uint8Array(Buffer.from(match[3]!, 'base64'));
   if (rootHash.length !== 32) throw new CheckpointFormatError('checkpoint root hash is not 32 bytes');
   // Base64 of 32 bytes leaves 2 spare bits in the last digit; decoders ignore them, so insist they are zero.

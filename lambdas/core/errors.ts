@@ -44,7 +44,9 @@ export class EventConflictError extends AuditTrailError {
   override readonly name = 'EventConflictError';
   readonly code = 'event_conflict';
   constructor(readonly eventIds: readonly string[]) {
-    super(`event id${eventIds.length > 1 ? 's' : ''} ${eventIds.join(', ')} already recorded with different content`);
+    super(
+      `event id${eventIds.length > 1 ? 's' : ''} ${eventIds.join(', ')} already recorded with different content`,
+    );
   }
 }
 

@@ -1,8 +1,20 @@
 import { canonicalize } from './canonical.ts';
 import { formatCheckpointBody } from './checkpoint.ts';
-import { ContentionError, EventConflictError, InvalidEventsError, InvalidRequestError, PayloadTooLargeError } from './errors.ts';
+import {
+  ContentionError,
+  EventConflictError,
+  InvalidEventsError,
+  InvalidRequestError,
+  PayloadTooLargeError,
+} from './errors.ts';
 import { CompactRange, leafHash, PartialTree } from './merkle.ts';
-import { AppendConflictError, type AppendRecord, indexFieldsOf, type LedgerStore, type StoredEvent } from './ports.ts';
+import {
+  AppendConflictError,
+  type AppendRecord,
+  indexFieldsOf,
+  type LedgerStore,
+  type StoredEvent,
+} from './ports.ts';
 import { buildReceipt, type Receipt } from './receipt.ts';
 import { rebuildReceipts } from './receipts.ts';
 import { type AuditRecord, buildRecord, type CallerIdentity, sameEvent } from './record.ts';
@@ -67,7 +79,10 @@ export function createIngest(deps: IngestDeps) {
     const tenant = request.caller.tenant;
     const origin = logOrigin(deps.deploymentOrigin, tenant, pickShard(request.caller.shards));
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-      const existing = await deps.store.getEvents(tenant, prepared.map((event) => event.input.id));
+      const existing = await deps.store.getEvents(
+        tenant,
+        prepared.map((event) => event.input.id),
+      );
       const conflicts = prepared.filter((event) => {
         const stored = existing.get(event.input.id);
         return stored !== undefined && !sameEvent(event.input, JSON.parse(stored.record));
@@ -77,10 +92,14 @@ export function createIngest(deps: IngestDeps) {
       const appended = fresh.length > 0 ? await appendToLog(origin, tenant, fresh) : undefined;
       if (appended === 'lost') continue;
       const replayed = await rebuildReceipts(deps.store, [...existing.values()]);
-      const receipts = prepared.map((event) => appended?.get(event.input.id) ?? replayed.get(event.input.id)!);
+      const receipts = prepared.map(
+        (event) => appended?.get(event.input.id) ?? replayed.get(event.input.id)!,
+      );
       return { status: fresh.length > 0 ? 'created' : 'replayed', receipts, appended: fresh.length };
     }
-    throw new ContentionError(`log ${origin} kept moving; ${maxAttempts} attempts lost the race, retry later`);
+    throw new ContentionError(
+      `log ${origin} kept moving; ${maxAttempts} attempts lost the race, retry later`,
+    );
   };
 
   /** One attempt: extend the current head, sign once, commit atomically. 'lost' if another append won. */
@@ -164,11 +183,19 @@ export function prepareBatch(request: IngestRequest): PreparedEvent[] {
       return;
     }
     firstIndexOfId.set(input.id, index);
-    const record = buildRecord(input, { tenant: request.caller.tenant, receivedAt, caller: request.identity });
+    const record = buildRecord(input, {
+      tenant: request.caller.tenant,
+      receivedAt,
+      caller: request.identity,
+    });
     const canonical = canonicalize(record);
     const bytes = new TextEncoder().encode(canonical);
     if (bytes.length > LIMITS.maxRecordBytes) {
-      issues.push({ index, path: '', message: `record is ${bytes.length} bytes; the limit is ${LIMITS.maxRecordBytes}` });
+      issues.push({
+        index,
+        path: '',
+        message: `record is ${bytes.length} bytes; the limit is ${LIMITS.maxRecordBytes}`,
+      });
       return;
     }
     batchBytes += bytes.length;
@@ -198,12 +225,15 @@ function batchEvents(body: unknown): unknown[] {
   }
   const keys = Object.keys(body);
   const unknown = keys.filter((key) => key !== 'events');
-  if (unknown.length > 0) throw new InvalidRequestError(`unknown field ${unknown[0]} in the body; only "events" is allowed`);
+  if (unknown.length > 0)
+    throw new InvalidRequestError(`unknown field ${unknown[0]} in the body; only "events" is allowed`);
   const events = (body as { events?: unknown }).events;
   if (!Array.isArray(events)) throw new InvalidRequestError('"events" must be an array of events');
   if (events.length === 0) throw new InvalidRequestError('"events" must hold at least one event');
   if (events.length > LIMITS.maxBatchEvents) {
-    throw new PayloadTooLargeError(`a batch holds at most ${LIMITS.maxBatchEvents} events, got ${events.length}`);
+    throw new PayloadTooLargeError(
+      `a batch holds at most ${LIMITS.maxBatchEvents} events, got ${events.length}`,
+    );
   }
   return events;
 }

@@ -52,7 +52,10 @@ export const LEDGER_INDEXES = {
 /** TTL attribute: set on an event record only once the archiver has stored it in the archive. */
 export const LEDGER_TTL_ATTRIBUTE = 'expiresAt';
 
-export const eventKey = (tenant: string, eventId: string) => ({ pk: `EVENT#${tenant}#${eventId}`, sk: 'EVENT' });
+export const eventKey = (tenant: string, eventId: string) => ({
+  pk: `EVENT#${tenant}#${eventId}`,
+  sk: 'EVENT',
+});
 export const logPartition = (origin: string) => `LOG#${origin}`;
 export const appendSortKey = (start: number) => `APPEND#${String(start).padStart(16, '0')}`;
 export const KEYS_PARTITION = 'KEYS';

@@ -65,9 +65,12 @@ export class CompactRange {
 
   /** Rebuilds a range from stored hashes; rejects a frontier whose shape does not fit the size. */
   static from(size: number, hashes: readonly Hash[]): CompactRange {
-    if (!Number.isSafeInteger(size) || size < 0) throw new RangeError(`tree size ${size} is not a whole number`);
+    if (!Number.isSafeInteger(size) || size < 0)
+      throw new RangeError(`tree size ${size} is not a whole number`);
     if (hashes.length !== frontierLength(size)) {
-      throw new RangeError(`a tree of ${size} leaves has ${frontierLength(size)} frontier hashes, got ${hashes.length}`);
+      throw new RangeError(
+        `a tree of ${size} leaves has ${frontierLength(size)} frontier hashes, got ${hashes.length}`,
+      );
     }
     return new CompactRange(size, [...hashes]);
   }
@@ -127,7 +130,9 @@ export class PartialTree {
     let offset = 0;
     const sizes = frontierSizes(start);
     if (sizes.length !== previousFrontier.length) {
-      throw new RangeError(`frontier of ${start} leaves needs ${sizes.length} hashes, got ${previousFrontier.length}`);
+      throw new RangeError(
+        `frontier of ${start} leaves needs ${sizes.length} hashes, got ${previousFrontier.length}`,
+      );
     }
     sizes.forEach((size, i) => {
       this.known.set(`${offset}:${offset + size}`, previousFrontier[i]!);
@@ -171,7 +176,12 @@ export class PartialTree {
 }
 
 /** PATH(m, D[from:to]) of RFC 9162 §2.1.3.1, given a subtree hash function. */
-export function inclusionPath(index: number, from: number, to: number, hash: (from: number, to: number) => Hash): Hash[] {
+export function inclusionPath(
+  index: number,
+  from: number,
+  to: number,
+  hash: (from: number, to: number) => Hash,
+): Hash[] {
   const path: Hash[] = [];
   // Walk down from the root, collecting siblings; the RFC lists them leaf-first, so reverse at the end.
   let lo = from;
@@ -190,14 +200,25 @@ export function inclusionPath(index: number, from: number, to: number, hash: (fr
 }
 
 /** Inclusion proof for leaf `index` in the tree over all of `leaves` (used by tests and exports). */
-export function inclusionProofFromLeaves(leaves: readonly Hash[], index: number, size = leaves.length): Hash[] {
-  if (index < 0 || index >= size || size > leaves.length) throw new RangeError(`leaf ${index} not in tree of ${size}`);
+export function inclusionProofFromLeaves(
+  leaves: readonly Hash[],
+  index: number,
+  size = leaves.length,
+): Hash[] {
+  if (index < 0 || index >= size || size > leaves.length)
+    throw new RangeError(`leaf ${index} not in tree of ${size}`);
   return new PartialTree(0, [], leaves.slice(0, size)).inclusionProof(index);
 }
 
 /** Root computed from a leaf and its audit path (RFC 9162 §2.1.3.2); undefined if the path cannot fit. */
-export function rootFromInclusionProof(leaf: Hash, index: number, size: number, proof: readonly Hash[]): Hash | undefined {
-  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return undefined;
+export function rootFromInclusionProof(
+  leaf: Hash,
+  index: number,
+  size: number,
+  proof: readonly Hash[],
+): Hash | undefined {
+  if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size)
+    return undefined;
   let fn = index;
   let sn = size - 1;
   let r = leaf;
@@ -219,7 +240,13 @@ export function rootFromInclusionProof(leaf: Hash, index: number, size: number, 
 }
 
 /** True if `proof` shows `leaf` at `index` in the tree of `size` leaves with root `root`. */
-export function verifyInclusion(leaf: Hash, index: number, size: number, proof: readonly Hash[], root: Hash): boolean {
+export function verifyInclusion(
+  leaf: Hash,
+  index: number,
+  size: number,
+  proof: readonly Hash[],
+  root: Hash,
+): boolean {
   const computed = rootFromInclusionProof(leaf, index, size, proof);
   return computed !== undefined && equalHashes(computed, root);
 }

@@ -10,22 +10,33 @@ import { AppendJson, LeafJson } from './wire.ts';
  * the document, API Gateway's request model and the code cannot drift. `docs/openapi.json` is this output
  * (a test checks the committed copy is current).
  */
-export const EventBatch = z.strictObject({ events: z.array(AuditEventInput).min(1).max(LIMITS.maxBatchEvents) });
+export const EventBatch = z.strictObject({
+  events: z.array(AuditEventInput).min(1).max(LIMITS.maxBatchEvents),
+});
 
 const ErrorBody = z.strictObject({
   error: z.object({
-    code: z.string().meta({ description: 'stable machine-readable code, e.g. invalid_event, event_conflict, forbidden' }),
+    code: z
+      .string()
+      .meta({ description: 'stable machine-readable code, e.g. invalid_event, event_conflict, forbidden' }),
     message: z.string(),
-    issues: z.array(z.strictObject({ index: z.number().int(), path: z.string(), message: z.string() })).optional(),
+    issues: z
+      .array(z.strictObject({ index: z.number().int(), path: z.string(), message: z.string() }))
+      .optional(),
     eventIds: z.array(z.string()).optional(),
     position: z
-      .strictObject({ origin: z.string(), leafIndex: z.number().int().optional(), eventId: z.string().optional() })
+      .strictObject({
+        origin: z.string(),
+        leafIndex: z.number().int().optional(),
+        eventId: z.string().optional(),
+      })
       .optional()
       .meta({ description: 'with integrity_error: the log position found inconsistent' }),
   }),
 });
 
-const toSchema = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'openapi-3.0', unrepresentable: 'any', io: 'input' });
+const toSchema = (schema: z.ZodType) =>
+  z.toJSONSchema(schema, { target: 'openapi-3.0', unrepresentable: 'any', io: 'input' });
 
 const components = {
   AuditEventInput: toSchema(AuditEventInput),
@@ -43,13 +54,39 @@ const errorResponse = (description: string) => ({ description, content: jsonCont
 const objectSchema = (properties: Record<string, unknown>) => ({ type: 'object', properties });
 const OK_BODIES: Record<string, unknown> = {
   'POST /v1/events': objectSchema({ receipts: { type: 'array', items: ref('Receipt') } }),
-  'GET /v1/events': objectSchema({ events: { type: 'array', items: { type: 'object' } }, nextCursor: { type: 'string', nullable: true } }),
+  'GET /v1/events': objectSchema({
+    events: { type: 'array', items: { type: 'object' } },
+    nextCursor: { type: 'string', nullable: true },
+  }),
   'GET /v1/events/{id}': objectSchema({ event: { type: 'object' }, receipt: ref('Receipt') }),
-  'GET /v1/logs': objectSchema({ logs: { type: 'array', items: objectSchema({ origin: { type: 'string' }, size: { type: 'integer' }, checkpoint: ref('SignedCheckpoint') }) } }),
-  'GET /v1/logs/{origin}/checkpoint': objectSchema({ origin: { type: 'string' }, size: { type: 'integer' }, checkpoint: ref('SignedCheckpoint') }),
-  'GET /v1/logs/{origin}/appends': objectSchema({ appends: { type: 'array', items: ref('Append') }, next: { type: 'integer', nullable: true } }),
+  'GET /v1/logs': objectSchema({
+    logs: {
+      type: 'array',
+      items: objectSchema({
+        origin: { type: 'string' },
+        size: { type: 'integer' },
+        checkpoint: ref('SignedCheckpoint'),
+      }),
+    },
+  }),
+  'GET /v1/logs/{origin}/checkpoint': objectSchema({
+    origin: { type: 'string' },
+    size: { type: 'integer' },
+    checkpoint: ref('SignedCheckpoint'),
+  }),
+  'GET /v1/logs/{origin}/appends': objectSchema({
+    appends: { type: 'array', items: ref('Append') },
+    next: { type: 'integer', nullable: true },
+  }),
   'GET /v1/public-keys': objectSchema({
-    keys: { type: 'array', items: objectSchema({ keyId: { type: 'string' }, algorithm: { type: 'string' }, publicKeyPem: { type: 'string' } }) },
+    keys: {
+      type: 'array',
+      items: objectSchema({
+        keyId: { type: 'string' },
+        algorithm: { type: 'string' },
+        publicKeyPem: { type: 'string' },
+      }),
+    },
   }),
   'GET /v1/openapi.json': { type: 'object' },
 };
@@ -68,7 +105,12 @@ function operation(route: ApiRoute) {
     schema: { type: 'string' },
     ...(name === 'origin' ? { description: 'log origin, URL-encoded' } : {}),
   }));
-  const queryParameters = (QUERY_PARAMETERS[key] ?? []).map((name) => ({ name, in: 'query', required: false, schema: { type: 'string' } }));
+  const queryParameters = (QUERY_PARAMETERS[key] ?? []).map((name) => ({
+    name,
+    in: 'query',
+    required: false,
+    schema: { type: 'string' },
+  }));
   return {
     operationId: key.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_|_$/g, ''),
     description: `Roles: ${route.roles.join(', ')}. Signed with AWS SigV4 (service execute-api).`,
@@ -78,13 +120,21 @@ function operation(route: ApiRoute) {
       ? { requestBody: { required: true, content: jsonContent(ref('EventBatch')) } }
       : {}),
     responses: {
-      [route.method === 'POST' ? '201' : '200']: { description: 'OK', content: jsonContent(OK_BODIES[key] ?? {}) },
+      [route.method === 'POST' ? '201' : '200']: {
+        description: 'OK',
+        content: jsonContent(OK_BODIES[key] ?? {}),
+      },
       ...(route.method === 'POST'
         ? {
-            '200': { description: 'every event was already recorded: the original receipts', content: jsonContent(OK_BODIES[key]) },
+            '200': {
+              description: 'every event was already recorded: the original receipts',
+              content: jsonContent(OK_BODIES[key]),
+            },
             '400': errorResponse('invalid request or event (nothing stored)'),
             '409': errorResponse('an event id was already used with other content'),
-            '413': errorResponse(`too large: more than ${LIMITS.maxBatchEvents} events or ${LIMITS.maxBatchRecordBytes} bytes of records`),
+            '413': errorResponse(
+              `too large: more than ${LIMITS.maxBatchEvents} events or ${LIMITS.maxBatchRecordBytes} bytes of records`,
+            ),
             '415': errorResponse('not JSON'),
             '429': errorResponse('throttled; see Retry-After'),
             '503': errorResponse('log contention; see Retry-After'),
@@ -110,7 +160,14 @@ export function openApiDocument(): Record<string, unknown> {
     paths,
     components: {
       schemas: components,
-      securitySchemes: { sigv4: { type: 'apiKey', name: 'Authorization', in: 'header', 'x-amazon-apigateway-authtype': 'awsSigv4' } },
+      securitySchemes: {
+        sigv4: {
+          type: 'apiKey',
+          name: 'Authorization',
+          in: 'header',
+          'x-amazon-apigateway-authtype': 'awsSigv4',
+        },
+      },
     },
   };
 }
@@ -123,6 +180,9 @@ export function openApiDocument(): Record<string, unknown> {
  */
 export function eventBatchGatewayModel(): Record<string, unknown> {
   const envelope = z.strictObject({ events: z.array(z.looseObject({})).min(1) });
-  const { $schema: _ignored, ...model } = z.toJSONSchema(envelope, { target: 'draft-4', io: 'input' }) as Record<string, unknown>;
+  const { $schema: _ignored, ...model } = z.toJSONSchema(envelope, {
+    target: 'draft-4',
+    io: 'input',
+  }) as Record<string, unknown>;
   return model;
 }

@@ -111,7 +111,11 @@ export interface LedgerStore {
   commitAppend(append: AppendRecord, events: readonly StoredEvent[]): Promise<void>;
   getAppend(origin: string, start: number): Promise<AppendRecord | undefined>;
   /** Appends of a log in order, starting at the append whose start is `fromStart`. */
-  listAppends(origin: string, fromStart: number, limit: number): Promise<{ appends: AppendRecord[]; next?: number }>;
+  listAppends(
+    origin: string,
+    fromStart: number,
+    limit: number,
+  ): Promise<{ appends: AppendRecord[]; next?: number }>;
   registerKey(key: PublicKeyInfo): Promise<void>;
   listKeys(): Promise<PublicKeyInfo[]>;
   queryEvents(query: EventQuery): Promise<EventPage>;

@@ -53,7 +53,8 @@ export function verifyReceipt(
   keys: ReadonlyMap<string, PublicKeyInfo>,
 ): ReceiptCheck {
   const parsed = Receipt.safeParse(receiptInput);
-  if (!parsed.success) return fail('format', `receipt is malformed: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
+  if (!parsed.success)
+    return fail('format', `receipt is malformed: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
   const receipt = parsed.data;
   let recordObject: Record<string, unknown>;
   try {
@@ -65,7 +66,10 @@ export function verifyReceipt(
     return fail('format', 'record is not a JSON object');
   }
   if (recordObject.id !== receipt.eventId) {
-    return fail('event-id', `record id ${String(recordObject.id)} is not the receipt's event ${receipt.eventId}`);
+    return fail(
+      'event-id',
+      `record id ${String(recordObject.id)} is not the receipt's event ${receipt.eventId}`,
+    );
   }
   let canonical: string;
   try {
@@ -88,7 +92,10 @@ export function verifyReceipt(
   }
   const proof = receipt.inclusionProof.map(fromHex);
   if (!verifyInclusion(leaf, receipt.leafIndex, checkpoint.size, proof, checkpoint.rootHash)) {
-    return fail('inclusion', `inclusion proof of leaf ${receipt.leafIndex} does not reach the root of size ${checkpoint.size}`);
+    return fail(
+      'inclusion',
+      `inclusion proof of leaf ${receipt.leafIndex} does not reach the root of size ${checkpoint.size}`,
+    );
   }
   const signature = verifyCheckpointSignature(receipt.checkpoint, keys);
   return signature.ok ? { ok: true } : fail('signature', signature.reason);

@@ -30,7 +30,8 @@ const text = (max: number) =>
     .refine(isWellFormed, 'must be valid Unicode (no lone surrogates)');
 
 /** Integers must be exact in every JSON implementation that verifies the record (RFC 8785 §3.2.2.3). */
-const isExactNumber = (value: number) => Number.isFinite(value) && (!Number.isInteger(value) || Number.isSafeInteger(value));
+const isExactNumber = (value: number) =>
+  Number.isFinite(value) && (!Number.isInteger(value) || Number.isSafeInteger(value));
 
 /** Free-form JSON (change.before / change.after): bounded depth, exact numbers, valid Unicode. */
 const JsonValue = z.unknown().superRefine((value, ctx) => {
@@ -38,11 +39,17 @@ const JsonValue = z.unknown().superRefine((value, ctx) => {
   if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });
 });
 
-function findJsonProblem(value: unknown, depth: number): { path: (string | number)[]; message: string } | undefined {
-  if (depth > LIMITS.maxJsonDepth) return { path: [], message: `nests deeper than ${LIMITS.maxJsonDepth} levels` };
+function findJsonProblem(
+  value: unknown,
+  depth: number,
+): { path: (string | number)[]; message: string } | undefined {
+  if (depth > LIMITS.maxJsonDepth)
+    return { path: [], message: `nests deeper than ${LIMITS.maxJsonDepth} levels` };
   if (value === null || typeof value === 'boolean') return undefined;
   if (typeof value === 'number') {
-    return isExactNumber(value) ? undefined : { path: [], message: 'numbers must be finite and integers within ±(2^53-1)' };
+    return isExactNumber(value)
+      ? undefined
+      : { path: [], message: 'numbers must be finite and integers within ±(2^53-1)' };
   }
   if (typeof value === 'string') {
     if (!isWellFormed(value)) return { path: [], message: 'must be valid Unicode (no lone surrogates)' };
@@ -58,14 +65,23 @@ function findJsonProblem(value: unknown, depth: number): { path: (string | numbe
       : [];
   if (entries.length === 0 && typeof value !== 'object') return { path: [], message: 'must be JSON' };
   for (const [key, item] of entries) {
-    if (typeof key === 'string' && !isWellFormed(key)) return { path: [key], message: 'keys must be valid Unicode' };
+    if (typeof key === 'string' && !isWellFormed(key))
+      return { path: [key], message: 'keys must be valid Unicode' };
     const inner = findJsonProblem(item, depth + 1);
     if (inner) return { path: [key, ...inner.path], message: inner.message };
   }
   return undefined;
 }
 
-export const Category = z.enum(['provisioning', 'configuration', 'access', 'deployment', 'policy', 'data', 'system']);
+export const Category = z.enum([
+  'provisioning',
+  'configuration',
+  'access',
+  'deployment',
+  'policy',
+  'data',
+  'system',
+]);
 export const Outcome = z.enum(['success', 'failure', 'denied', 'unknown']);
 
 export const Actor = z.strictObject({
@@ -109,7 +125,10 @@ export const AuditEventInput = z.strictObject({
   action: z
     .string()
     .max(128, 'must be at most 128 characters')
-    .regex(/^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)+$/, 'must be a dotted verb such as deployment.apply'),
+    .regex(
+      /^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)+$/,
+      'must be a dotted verb such as deployment.apply',
+    ),
   category: Category,
   outcome: Outcome,
   actor: Actor,
@@ -123,7 +142,10 @@ export const AuditEventInput = z.strictObject({
   correlationId: text(LIMITS.idLength).optional(),
   metadata: z
     .record(text(128), MetadataValue)
-    .refine((m) => Object.keys(m).length <= LIMITS.maxMetadataEntries, `must have at most ${LIMITS.maxMetadataEntries} entries`)
+    .refine(
+      (m) => Object.keys(m).length <= LIMITS.maxMetadataEntries,
+      `must have at most ${LIMITS.maxMetadataEntries} entries`,
+    )
     .optional(),
 });
 export type AuditEventInput = z.infer<typeof AuditEventInput>;

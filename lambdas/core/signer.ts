@@ -75,7 +75,10 @@ export function verifyCheckpointSignature(
   const key = keys.get(checkpoint.keyId);
   if (!key) return { ok: false, reason: `no public key for keyId ${checkpoint.keyId}` };
   if (key.algorithm !== checkpoint.algorithm) {
-    return { ok: false, reason: `key ${checkpoint.keyId} signs with ${key.algorithm}, checkpoint says ${checkpoint.algorithm}` };
+    return {
+      ok: false,
+      reason: `key ${checkpoint.keyId} signs with ${key.algorithm}, checkpoint says ${checkpoint.algorithm}`,
+    };
   }
   const valid = verifySignature(
     key.publicKeyPem,
@@ -83,7 +86,9 @@ export function verifyCheckpointSignature(
     new TextEncoder().encode(checkpoint.body),
     Buffer.from(checkpoint.signature, 'base64'),
   );
-  return valid ? { ok: true } : { ok: false, reason: `signature does not verify with key ${checkpoint.keyId}` };
+  return valid
+    ? { ok: true }
+    : { ok: false, reason: `signature does not verify with key ${checkpoint.keyId}` };
 }
 
 /** Signs a checkpoint body through the port. */

@@ -1,4 +1,3 @@
-import { createLogger } from './logger.ts';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import type { Context, DynamoDBStreamEvent } from 'aws-lambda';
@@ -7,6 +6,7 @@ import { EventBridgeBus } from '#adapters/eventbridge-bus.ts';
 import { ENV } from '#core/env-names.ts';
 import { createAlerter } from '../streams/alerter.ts';
 import { requireEnv } from './env.ts';
+import { createLogger } from './logger.ts';
 
 const logger = createLogger();
 const metrics = new Metrics();

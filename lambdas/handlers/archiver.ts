@@ -1,4 +1,3 @@
-import { createLogger } from './logger.ts';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -9,6 +8,7 @@ import { S3ArchiveStore } from '#adapters/s3-archive.ts';
 import { ENV } from '#core/env-names.ts';
 import { createArchiver } from '../streams/archiver.ts';
 import { requireEnv } from './env.ts';
+import { createLogger } from './logger.ts';
 
 const logger = createLogger();
 const metrics = new Metrics();

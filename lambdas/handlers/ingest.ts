@@ -1,4 +1,3 @@
-import { createLogger } from './logger.ts';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { KMSClient } from '@aws-sdk/client-kms';
@@ -9,6 +8,7 @@ import { ENV } from '#core/env-names.ts';
 import { createIngest } from '#core/ingest.ts';
 import { createIngestHandler } from '../http/ingest.ts';
 import { requireEnv, signingAlgorithmFromEnv, tenantsFromEnv } from './env.ts';
+import { createLogger } from './logger.ts';
 
 const logger = createLogger();
 const metrics = new Metrics();
@@ -28,7 +28,8 @@ const handleRequest = createIngestHandler({
     metrics.addMetric(status < 300 ? 'eventsAccepted' : 'eventsRejected', MetricUnit.Count, accepted || 1);
     metrics.addMetric('eventsAppended', MetricUnit.Count, appended);
     if (status >= 500) logger.error('ingest failed', { status, error });
-    else if (status >= 400) logger.warn('ingest rejected', { status, error: (error as Error | undefined)?.message });
+    else if (status >= 400)
+      logger.warn('ingest rejected', { status, error: (error as Error | undefined)?.message });
   },
 });
 

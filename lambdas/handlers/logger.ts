@@ -12,4 +12,6 @@ export const escapeInvisible = (text: string) =>
 
 /** The Powertools logger every Lambda entry uses. */
 export const createLogger = () =>
-  new Logger({ jsonReplacerFn: (_key, value) => (typeof value === 'string' ? escapeInvisible(value) : value) });
+  new Logger({
+    jsonReplacerFn: (_key, value) => (typeof value === 'string' ? escapeInvisible(value) : value),
+  });

@@ -1,4 +1,3 @@
-import { createLogger } from './logger.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { DynamoLedgerStore } from '#adapters/dynamo-ledger-store.ts';
@@ -6,6 +5,7 @@ import { ENV } from '#core/env-names.ts';
 import { openApiDocument } from '#core/openapi.ts';
 import { createReadHandler } from '../http/read.ts';
 import { requireEnv, tenantsFromEnv } from './env.ts';
+import { createLogger } from './logger.ts';
 
 const logger = createLogger();
 
@@ -20,6 +20,7 @@ const handleRequest = createReadHandler({
 export const handler = async (event: APIGatewayProxyEvent, context: Context) => {
   logger.addContext(context);
   const response = await handleRequest(event);
-  if (response.statusCode >= 500) logger.error('read failed', { resource: event.resource, body: response.body });
+  if (response.statusCode >= 500)
+    logger.error('read failed', { resource: event.resource, body: response.body });
   return response;
 };

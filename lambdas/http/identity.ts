@@ -16,11 +16,18 @@ export function callerIdentity(event: APIGatewayProxyEvent): CallerIdentity {
 }
 
 /** The tenant and roles come from configuration (principal -> tenant), never from the request body. */
-export function authorize(tenants: TenantsConfig, identity: CallerIdentity, allowed: readonly Role[]): Caller {
+export function authorize(
+  tenants: TenantsConfig,
+  identity: CallerIdentity,
+  allowed: readonly Role[],
+): Caller {
   const caller = resolveCaller(tenants, identity.principalArn);
-  if (!caller) throw new ForbiddenError(`principal ${identity.principalArn} is not configured for any tenant`);
+  if (!caller)
+    throw new ForbiddenError(`principal ${identity.principalArn} is not configured for any tenant`);
   if (!allowed.some((role) => caller.roles.has(role))) {
-    throw new ForbiddenError(`principal ${identity.principalArn} needs one of the roles ${allowed.join(', ')} for this operation`);
+    throw new ForbiddenError(
+      `principal ${identity.principalArn} needs one of the roles ${allowed.join(', ')} for this operation`,
+    );
   }
   return caller;
 }

@@ -1,7 +1,6 @@
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { InvalidRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '#core/errors.ts';
-import type { IngestResult } from '#core/ingest.ts';
-import type { IngestRequest } from '#core/ingest.ts';
+import type { IngestRequest, IngestResult } from '#core/ingest.ts';
 import { LIMITS } from '#core/schema.ts';
 import type { TenantsConfig } from '#core/tenancy.ts';
 import { authorize, callerIdentity, header } from './identity.ts';
@@ -12,7 +11,12 @@ export interface IngestHandlerDeps {
   readonly ingest: (request: IngestRequest) => Promise<IngestResult>;
   readonly tenants: TenantsConfig;
   /** Called with the outcome of each request (metrics and logs live in the entry point). */
-  readonly observe?: (outcome: { status: number; accepted: number; appended: number; error?: unknown }) => void;
+  readonly observe?: (outcome: {
+    status: number;
+    accepted: number;
+    appended: number;
+    error?: unknown;
+  }) => void;
 }
 
 /** POST /v1/events: API Gateway event in, receipts out. */
@@ -38,9 +42,12 @@ export function createIngestHandler(deps: IngestHandlerDeps) {
 function parseBody(event: APIGatewayProxyEvent): unknown {
   const contentType = header(event, 'content-type') ?? '';
   if (!/^application\/json\s*(;|$)/i.test(contentType)) {
-    throw new UnsupportedMediaTypeError(`content-type must be application/json, got ${contentType || 'none'}`);
+    throw new UnsupportedMediaTypeError(
+      `content-type must be application/json, got ${contentType || 'none'}`,
+    );
   }
-  if (event.body === null || event.body === '') throw new InvalidRequestError('the body is empty; send {"events": [...]}');
+  if (event.body === null || event.body === '')
+    throw new InvalidRequestError('the body is empty; send {"events": [...]}');
   const text = event.isBase64Encoded ? decodeBase64Utf8(event.body) : event.body;
   if (Buffer.byteLength(text, 'utf8') > LIMITS.maxBodyBytes) {
     throw new PayloadTooLargeError(`the body exceeds ${LIMITS.maxBodyBytes} bytes; send smaller batches`);

@@ -3,12 +3,12 @@ import { z } from 'zod';
 import { API_ROUTES } from '#core/api-routes.ts';
 import { InvalidRequestError, NotFoundError } from '#core/errors.ts';
 import { logOrigin } from '#core/ingest.ts';
+import { toHex } from '#core/merkle.ts';
 import type { LedgerStore, StoredEvent } from '#core/ports.ts';
 import { rebuildReceipts } from '#core/receipts.ts';
 import { Outcome } from '#core/schema.ts';
 import type { Caller, TenantsConfig } from '#core/tenancy.ts';
 import { appendToJson, type LeafJson } from '#core/wire.ts';
-import { toHex } from '#core/merkle.ts';
 import { authorize, callerIdentity } from './identity.ts';
 import { errorResponse, json, toErrorResponse } from './responses.ts';
 
@@ -76,13 +76,20 @@ export function createReadHandler(deps: ReadHandlerDeps) {
     'GET /v1/events': async (event, caller) => {
       const query = parseQuery(EventsQuery, event);
       const page = await store.queryEvents({ tenant: caller.tenant, ...query });
-      return json(200, { events: page.events.map((stored) => JSON.parse(stored.record)), nextCursor: page.cursor ?? null });
+      return json(200, {
+        events: page.events.map((stored) => JSON.parse(stored.record)),
+        nextCursor: page.cursor ?? null,
+      });
     },
     'GET /v1/logs': async (_event, caller) => {
       const heads = await Promise.all(
-        Array.from({ length: caller.shards }, (_, shard) => store.readHead(logOrigin(deps.deploymentOrigin, caller.tenant, shard))),
+        Array.from({ length: caller.shards }, (_, shard) =>
+          store.readHead(logOrigin(deps.deploymentOrigin, caller.tenant, shard)),
+        ),
       );
-      return json(200, { logs: heads.map((head) => ({ origin: head.origin, size: head.size, checkpoint: head.checkpoint })) });
+      return json(200, {
+        logs: heads.map((head) => ({ origin: head.origin, size: head.size, checkpoint: head.checkpoint })),
+      });
     },
     'GET /v1/logs/{origin}/checkpoint': async (event, caller) => {
       const head = await store.readHead(tenantOrigin(caller, event.pathParameters?.origin));
@@ -93,7 +100,10 @@ export function createReadHandler(deps: ReadHandlerDeps) {
       const origin = tenantOrigin(caller, event.pathParameters?.origin);
       const query = parseQuery(AppendsQuery, event);
       const page = await store.listAppends(origin, query.from, query.limit);
-      const records = await store.getEvents(caller.tenant, page.appends.flatMap((append) => append.eventIds));
+      const records = await store.getEvents(
+        caller.tenant,
+        page.appends.flatMap((append) => append.eventIds),
+      );
       const appends = page.appends.map((append) => ({
         ...appendToJson(append),
         leaves: append.eventIds.flatMap((id): LeafJson[] => {
@@ -146,7 +156,9 @@ function parseQuery<T extends z.ZodType>(schema: T, event: APIGatewayProxyEvent)
   if (!result.success) {
     const issue = result.error.issues[0];
     const field = issue?.code === 'unrecognized_keys' ? issue.keys[0] : issue?.path.join('.');
-    throw new InvalidRequestError(`query parameter ${field}: ${issue?.code === 'unrecognized_keys' ? 'is not known' : issue?.message}`);
+    throw new InvalidRequestError(
+      `query parameter ${field}: ${issue?.code === 'unrecognized_keys' ? 'is not known' : issue?.message}`,
+    );
   }
   return result.data;
 }

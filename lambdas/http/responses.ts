@@ -14,7 +14,11 @@ import {
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
-export const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult => ({
+export const json = (
+  statusCode: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): APIGatewayProxyResult => ({
   statusCode,
   headers: { ...JSON_HEADERS, ...headers },
   body: JSON.stringify(body),
@@ -58,11 +62,18 @@ export function toErrorResponse(error: unknown, requestId: string): APIGatewayPr
     if (error instanceof InvalidEventsError) details.issues = error.issues;
     if (error instanceof EventConflictError) details.eventIds = error.eventIds;
     if (error instanceof IntegrityError && error.position) details.position = error.position;
-    const headers: Record<string, string> = error instanceof ContentionError ? { 'retry-after': String(error.retryAfterSeconds) } : {};
+    const headers: Record<string, string> =
+      error instanceof ContentionError ? { 'retry-after': String(error.retryAfterSeconds) } : {};
     return errorResponse(status, error.code, error.message, details, headers);
   }
   if (error instanceof Error && THROTTLING.has(error.name)) {
-    return errorResponse(429, 'throttled', 'the service is busy; retry after the delay', {}, { 'retry-after': '1' });
+    return errorResponse(
+      429,
+      'throttled',
+      'the service is busy; retry after the delay',
+      {},
+      { 'retry-after': '1' },
+    );
   }
   return errorResponse(500, 'internal_error', `internal error; quote request id ${requestId}`, { requestId });
 }

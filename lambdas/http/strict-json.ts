@@ -12,7 +12,8 @@ export function parseJsonStrict(text: string): unknown {
     throw new InvalidRequestError(`the body is not valid JSON: ${(error as Error).message}`);
   }
   const duplicate = findDuplicateKey(text);
-  if (duplicate) throw new InvalidRequestError(`the body repeats the key ${JSON.stringify(duplicate)} in one object`);
+  if (duplicate)
+    throw new InvalidRequestError(`the body repeats the key ${JSON.stringify(duplicate)} in one object`);
   return value;
 }
 
@@ -37,20 +38,21 @@ export function findDuplicateKey(text: string): string | undefined {
   for (let match = structural.exec(text); match !== null; match = structural.exec(text)) {
     const at = match.index;
     switch (text.charCodeAt(at)) {
-      case 34 /* " */: {
-        let end = text.indexOf('"', at + 1);
-        while (isEscaped(text, end)) end = text.indexOf('"', end + 1);
-        const keys = stack[stack.length - 1];
-        if (expectKey && keys) {
-          const raw = text.slice(at + 1, end);
-          const key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
-          if (keys.has(key)) return key;
-          keys.add(key);
-          expectKey = false;
+      case 34 /* " */:
+        {
+          let end = text.indexOf('"', at + 1);
+          while (isEscaped(text, end)) end = text.indexOf('"', end + 1);
+          const keys = stack[stack.length - 1];
+          if (expectKey && keys) {
+            const raw = text.slice(at + 1, end);
+            const key = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw;
+            if (keys.has(key)) return key;
+            keys.add(key);
+            expectKey = false;
+          }
+          structural.lastIndex = end + 1;
+          break;
         }
-        structural.lastIndex = end + 1;
-        break;
-      }
       case 123 /* { */:
         stack.push(new Set());
         expectKey = true;
@@ -62,8 +64,8 @@ export function findDuplicateKey(text: string): string | undefined {
       case 93 /* ] */:
         stack.pop();
         break;
-      default /* , */:
-        expectKey = stack[stack.length - 1] != null;
+      default:
+        /* , */ expectKey = stack[stack.length - 1] != null;
     }
   }
   return undefined;

@@ -56,6 +56,7 @@ const events = [
   }),
 );
 
+// biome-ignore lint/suspicious/noExplicitAny: the CLI's JSON output is checked field by field below
 function cli(...args: string[]): Promise<{ code: number; json: any; stderr: string }> {
   const sandboxFile = join(harness.sandbox.dataDir, 'sandbox.json');
   return new Promise((resolve) => {

@@ -51,6 +51,7 @@ const lines = (dir: string, file: string) =>
     .map((line) => JSON.parse(line));
 
 /** A damaged copy of the bundle; `rehash` also updates the manifest, as a careful forger would. */
+// biome-ignore lint/suspicious/noExplicitAny: bundle lines of several shapes are edited in place
 function tamper(file: string, change: (items: any[]) => unknown[], rehash = true): string {
   const dir = join(temp('export-tampered'), 'bundle');
   cpSync(bundle, dir, { recursive: true });

@@ -26,6 +26,8 @@ describe('Lambda logger', () => {
     const output = lines.join('');
     expect(output).toContain('rejected');
     for (const char of HIDDEN) expect(output).not.toContain(char);
-    expect(JSON.parse(output.trim()).record.actor.id).toBe(`root${HIDDEN.map((c) => escapeInvisible(c)).join('')}`);
+    expect(JSON.parse(output.trim()).record.actor.id).toBe(
+      `root${HIDDEN.map((c) => escapeInvisible(c)).join('')}`,
+    );
   });
 });

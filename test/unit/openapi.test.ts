@@ -17,6 +17,10 @@ describe('OpenAPI document', () => {
   it('gives API Gateway a draft-4 model without ECMAScript patterns', () => {
     const model = JSON.stringify(eventBatchGatewayModel());
     expect(model).not.toContain('"pattern"');
-    expect(eventBatchGatewayModel()).toMatchObject({ type: 'object', required: ['events'], additionalProperties: false });
+    expect(eventBatchGatewayModel()).toMatchObject({
+      type: 'object',
+      required: ['events'],
+      additionalProperties: false,
+    });
   });
 });
