@@ -1,9 +1,7 @@
-import type { AttributeValue as SdkAttributeValue } from '@aws-sdk/client-dynamodb';
-import type { APIGatewayProxyEvent, AttributeValue, DynamoDBRecord } from 'aws-lambda';
+import type { APIGatewayProxyEvent, DynamoDBRecord } from 'aws-lambda';
 import { appendToItem, eventToItem } from '#adapters/dynamo-ledger-store.ts';
 import { LocalSigner } from '#adapters/local-signer.ts';
 import { createIngest, type IngestResult, logOrigin } from '#core/ingest.ts';
-import { KEYS_PARTITION } from '#core/ledger-layout.ts';
 import type {
   AppendRecord,
   ArchiveStore,
@@ -291,27 +289,9 @@ export function auditorApi(store: LedgerStore, shards = 1) {
   };
 }
 
-type SdkItem = Record<string, SdkAttributeValue>;
+export { keyItem, lambdaImage } from './stream-images.ts';
 
-/** An SDK item as Lambda's JSON stream event carries it: binaries base64-encoded. */
-export function lambdaImage(item: SdkItem): Record<string, AttributeValue> {
-  const convert = (value: SdkAttributeValue): AttributeValue => {
-    if (value.B !== undefined) return { B: Buffer.from(value.B).toString('base64') };
-    if (value.M !== undefined) return { M: lambdaImage(value.M) };
-    if (value.L !== undefined) return { L: value.L.map(convert) };
-    return value as AttributeValue;
-  };
-  return Object.fromEntries(Object.entries(item).map(([name, value]) => [name, convert(value)]));
-}
-
-export const keyItem = (key: PublicKeyInfo): SdkItem => ({
-  pk: { S: KEYS_PARTITION },
-  sk: { S: key.keyId },
-  keyId: { S: key.keyId },
-  algorithm: { S: key.algorithm },
-  publicKeyPem: { S: key.publicKeyPem },
-  registeredAt: { S: '2026-03-01T10:00:00.000Z' },
-});
+import { keyItem, lambdaImage, type SdkItem } from './stream-images.ts';
 
 /** Numbers stream sequence numbers like one shard does (increasing, 21+ digits). */
 export class SequenceSource {
