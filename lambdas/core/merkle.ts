@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash as oneShotHash } from 'node:crypto';
 
 /**
  * RFC 6962 / RFC 9162 Merkle tree hashing, the compact range ("frontier") that lets an append run without
@@ -25,7 +25,20 @@ export const EMPTY_ROOT: Hash = sha256();
 export const leafHash = (leaf: Uint8Array): Hash => sha256(LEAF_PREFIX, leaf);
 
 /** Interior node hash = SHA-256(0x01 || left || right). */
-export const nodeHash = (left: Hash, right: Hash): Hash => sha256(NODE_PREFIX, left, right);
+/** Scratch input of one interior node: 0x01 || left || right. Node hashing is synchronous, so one suffices. */
+const nodeInput = new Uint8Array(65);
+nodeInput[0] = NODE_PREFIX[0]!;
+
+/**
+ * Interior node hash = SHA-256(0x01 || left || right). One-shot hashing of a reused buffer: verifying a
+ * trail hashes about one interior node per leaf, so this is on the verifier's hot path.
+ */
+export const nodeHash = (left: Hash, right: Hash): Hash => {
+  if (left.length !== 32 || right.length !== 32) return sha256(NODE_PREFIX, left, right);
+  nodeInput.set(left, 1);
+  nodeInput.set(right, 33);
+  return oneShotHash('sha256', nodeInput, 'buffer');
+};
 
 export const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 export const fromHex = (hex: string): Hash => new Uint8Array(Buffer.from(hex, 'hex'));
