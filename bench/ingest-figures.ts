@@ -17,7 +17,7 @@ import { LEDGER_TABLE_DEFINITION, mockDynamoDb } from '../test/support/fake-dyna
 import { fakeKmsKey, mockKms } from '../test/support/fake-kms.ts';
 import { writeUnits } from './dynamo-item-size.ts';
 import { benchEvent } from './events.ts';
-import { medianCpuMicros } from './measure.ts';
+import { cpuMicros } from './measure.ts';
 
 const TABLE = 'bench-ledger';
 const KEY_ARN = 'arn:aws:kms:eu-west-1:111111111111:key/0b8f2b9a-bench';
@@ -105,17 +105,18 @@ function projectedItem(item: Record<string, AttributeValue>, ...indexKeys: strin
   );
 }
 
-/** One P-256 signature (what KMS does per request), in CPU microseconds, median of many. */
-export async function p256SignMicros(): Promise<number> {
+/** One P-256 signature (what KMS does per request), as a round of 200 signatures of a checkpoint body. */
+function signRound(): Round {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const body = Buffer.from(
     'audit.example.com/bench/platform/0\n123456\nq1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6j7k8l9z0x1c=\n',
   );
-  const perRound = 200;
-  const micros = await medianCpuMicros(15, () => {
-    for (let i = 0; i < perRound; i++) cryptoSign('sha256', body, { key: privateKey, dsaEncoding: 'der' });
-  });
-  return micros / perRound;
+  return {
+    events: 200,
+    run: async () => {
+      for (let i = 0; i < 200; i++) cryptoSign('sha256', body, { key: privateKey, dsaEncoding: 'der' });
+    },
+  };
 }
 
 const writerCaller = { tenant: 'platform', shards: 1, roles: new Set(['writer'] as const) };
@@ -171,7 +172,7 @@ const cannedSigner = (signature: Uint8Array): Signer => ({
  * Core CPU per event: the ingest use case with ports that do no I/O: parse the body (strict JSON),
  * validate, build and canonicalize records, hash, extend the log, prove every leaf, build the receipts.
  */
-export async function coreMicrosPerEvent(): Promise<number> {
+export function coreRound(): Round {
   const bodies = Array.from({ length: 20 }, (_, b) =>
     JSON.stringify({
       events: Array.from({ length: LIMITS.maxBatchEvents }, (_, i) => benchEvent(b * 1000 + i)),
@@ -182,12 +183,14 @@ export async function coreMicrosPerEvent(): Promise<number> {
     signer: cannedSigner(new Uint8Array(72)),
     deploymentOrigin: 'audit.example.com/bench',
   });
-  const micros = await medianCpuMicros(9, async () => {
-    for (const body of bodies) {
-      await ingest({ caller: writerCaller, identity, receivedAt: new Date(), body: parseJsonStrict(body) });
-    }
-  });
-  return micros / (bodies.length * LIMITS.maxBatchEvents);
+  return {
+    events: bodies.length * LIMITS.maxBatchEvents,
+    run: async () => {
+      for (const body of bodies) {
+        await ingest({ caller: writerCaller, identity, receivedAt: new Date(), body: parseJsonStrict(body) });
+      }
+    },
+  };
 }
 
 /**
@@ -195,7 +198,7 @@ export async function coreMicrosPerEvent(): Promise<number> {
  * HTTP layer answering canned responses: request serialization, SigV4 signing and response parsing
  * (marshalling) are all included; only the network is not.
  */
-export async function sdkMicrosPerEvent(): Promise<number> {
+export function sdkRound(): Round {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const cannedSignature = cryptoSign('sha256', Buffer.from('canned'), {
     key: privateKey,
@@ -250,11 +253,58 @@ export async function sdkMicrosPerEvent(): Promise<number> {
   const requests = Array.from({ length: 20 }, (_, b) =>
     requestFor(Array.from({ length: LIMITS.maxBatchEvents }, (_, i) => benchEvent(b * 1000 + i))),
   );
-  const micros = await medianCpuMicros(9, async () => {
-    for (const request of requests) {
-      const response = await handle(request);
-      if (response.statusCode !== 201) throw new Error(`bench handler failed: ${response.body}`);
-    }
-  });
-  return micros / (requests.length * LIMITS.maxBatchEvents);
+  return {
+    events: requests.length * LIMITS.maxBatchEvents,
+    run: async () => {
+      for (const request of requests) {
+        const response = await handle(request);
+        if (response.statusCode !== 201) throw new Error(`bench handler failed: ${response.body}`);
+      }
+    },
+  };
+}
+
+/** One measured unit of work and the events it ingests. */
+export interface Round {
+  readonly events: number;
+  readonly run: () => Promise<void>;
+}
+
+/**
+ * CPU per event of the core, of the handler with the SDK, and of one P-256 signature, measured in
+ * alternation (sign, core, SDK; `rounds` times) so that a busy moment of the machine weighs on all three
+ * alike; each figure is the median of its rounds and each ratio the median of the per-round ratios.
+ */
+export async function ingestCpuFigures(rounds = 15) {
+  const core = coreRound();
+  const sdk = sdkRound();
+  const sign = signRound();
+  await core.run();
+  await sdk.run();
+  await sign.run();
+  const samples = {
+    core: [] as number[],
+    sdk: [] as number[],
+    sign: [] as number[],
+    coreVsSign: [] as number[],
+    sdkVsCore: [] as number[],
+  };
+  for (let i = 0; i < rounds; i++) {
+    const signMicros = (await cpuMicros(sign.run)) / sign.events;
+    const coreMicros = (await cpuMicros(core.run)) / core.events;
+    const sdkMicros = (await cpuMicros(sdk.run)) / sdk.events;
+    samples.sign.push(signMicros);
+    samples.core.push(coreMicros);
+    samples.sdk.push(sdkMicros);
+    samples.coreVsSign.push(coreMicros / signMicros);
+    samples.sdkVsCore.push(sdkMicros / coreMicros);
+  }
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+  return {
+    p256SignMicros: median(samples.sign),
+    coreMicrosPerEvent: median(samples.core),
+    sdkMicrosPerEvent: median(samples.sdk),
+    coreVsSign: median(samples.coreVsSign),
+    sdkVsCore: median(samples.sdkVsCore),
+  };
 }
