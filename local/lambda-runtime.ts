@@ -9,7 +9,7 @@ import type {
 
 /**
  * The handler shapes the sandbox invokes: the same signatures as the deployed Lambda entry points, so
- * `local/wiring.ts` hands over the real handlers. (Structurally identical to the types wiring.ts exports.)
+ * `local/wiring.ts` hands over the real handlers (and re-exports these types).
  */
 export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
 export type StreamHandler = (

@@ -1,13 +1,6 @@
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import type {
-  APIGatewayProxyEvent,
-  APIGatewayProxyResult,
-  Context,
-  DynamoDBBatchResponse,
-  DynamoDBStreamEvent,
-} from 'aws-lambda';
 import { DynamoHotRetention } from '#adapters/dynamo-hot-retention.ts';
 import { appendFromItem, DynamoLedgerStore, eventFromItem } from '#adapters/dynamo-ledger-store.ts';
 import { LocalSigner } from '#adapters/local-signer.ts';
@@ -23,7 +16,7 @@ import { createReadHandler } from '../lambdas/http/read.ts';
 import { createAlerter } from '../lambdas/streams/alerter.ts';
 import { createArchiver } from '../lambdas/streams/archiver.ts';
 import { type FiredAlert, LocalAlertBus } from './alert-bus.ts';
-import { LOCAL_ACCOUNT_ID } from './lambda-runtime.ts';
+import { type ApiHandler, LOCAL_ACCOUNT_ID, type StreamHandler } from './lambda-runtime.ts';
 import { localS3ClientConfig } from './services/s3.ts';
 
 export interface LocalAppOptions {
@@ -42,12 +35,7 @@ export interface LocalAppOptions {
   log?: (message: string) => void;
 }
 
-export type ApiHandler = (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>;
-export type StreamHandler = (
-  event: DynamoDBStreamEvent,
-  context: Context,
-  // biome-ignore lint/suspicious/noConfusingVoidType: Lambda's own stream handler type; a handler may return nothing
-) => Promise<DynamoDBBatchResponse | void>;
+export type { ApiHandler, StreamHandler };
 
 export interface LocalApp {
   api: Record<'ingest' | 'read', ApiHandler>;

@@ -2,7 +2,7 @@ import {
   Aws,
   Duration,
   aws_iam as iam,
-  aws_kms as kms,
+  type aws_kms as kms,
   RemovalPolicy,
   aws_s3 as s3,
   Validations,
@@ -10,6 +10,7 @@ import {
 import { Construct } from 'constructs';
 import { ENV } from '#core/env-names.ts';
 import type { IBindableFunction } from './bindable.ts';
+import { retainedEncryptionKey } from './encryption-key.ts';
 import { attributeFor, grantWithWildcards } from './grant-helpers.ts';
 
 export interface ArchiveBucketProps {
@@ -109,13 +110,7 @@ export class ArchiveBucket extends Construct {
     this.retentionDays = p.retentionDays;
 
     this.encryptionKey =
-      p.encryptionKey ??
-      new kms.Key(this, 'Key', {
-        description: 'Audit trail archive (Object Lock bucket) encryption',
-        enableKeyRotation: true,
-        removalPolicy: RemovalPolicy.RETAIN,
-        pendingWindow: Duration.days(30),
-      });
+      p.encryptionKey ?? retainedEncryptionKey(this, 'Audit trail archive (Object Lock bucket) encryption');
 
     this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
       encryption: s3.BucketEncryption.S3_MANAGED,

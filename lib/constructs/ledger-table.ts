@@ -1,9 +1,8 @@
 import {
   Aws,
-  Duration,
   aws_dynamodb as dynamodb,
   aws_iam as iam,
-  aws_kms as kms,
+  type aws_kms as kms,
   RemovalPolicy,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
@@ -16,6 +15,7 @@ import {
   LEDGER_TTL_ATTRIBUTE,
 } from '#core/ledger-layout.ts';
 import type { IBindableFunction } from './bindable.ts';
+import { retainedEncryptionKey } from './encryption-key.ts';
 
 export interface LedgerTableProps {
   /**
@@ -92,14 +92,7 @@ export class LedgerTable extends Construct {
     if (!Number.isInteger(recoveryPeriodDays) || recoveryPeriodDays < 1 || recoveryPeriodDays > 35) {
       throw new Error(`recoveryPeriodDays must be a whole number from 1 to 35, got ${recoveryPeriodDays}`);
     }
-    this.encryptionKey =
-      encryptionKey ??
-      new kms.Key(this, 'Key', {
-        description: 'Audit trail ledger table encryption',
-        enableKeyRotation: true,
-        removalPolicy: RemovalPolicy.RETAIN,
-        pendingWindow: Duration.days(30),
-      });
+    this.encryptionKey = encryptionKey ?? retainedEncryptionKey(this, 'Audit trail ledger table encryption');
 
     this.table = new dynamodb.Table(this, 'Table', {
       partitionKey: { name: LEDGER_KEYS.partitionKey, type: dynamodb.AttributeType.STRING },

@@ -1,5 +1,6 @@
-import { Aws, Duration, aws_iam as iam, aws_kms as kms, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, aws_iam as iam, type aws_kms as kms } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { retainedEncryptionKey } from './encryption-key.ts';
 
 /** What a sender to an SSE-KMS queue or topic needs on its key (the service generates and decrypts data keys). */
 export const SEND_ENCRYPTED_KEY_ACTIONS = ['kms:GenerateDataKey', 'kms:Decrypt'] as const;
@@ -15,12 +16,7 @@ export class OperationsKey extends Construct {
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
-    this.key = new kms.Key(this, 'Key', {
-      description: 'Audit trail alerts topic and failure queues encryption',
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-      pendingWindow: Duration.days(30),
-    });
+    this.key = retainedEncryptionKey(this, 'Audit trail alerts topic and failure queues encryption');
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'AllowCloudWatchAlarmsAndEventBridgeToSendEncryptedMessages',

@@ -1,5 +1,6 @@
-import { Aws, Duration, aws_iam as iam, aws_kms as kms, RemovalPolicy, aws_s3 as s3 } from 'aws-cdk-lib';
+import { Aws, Duration, aws_iam as iam, type aws_kms as kms, RemovalPolicy, aws_s3 as s3 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { retainedEncryptionKey } from './encryption-key.ts';
 import { attributeFor, grantWithWildcards } from './grant-helpers.ts';
 
 export interface QueryResultsBucketProps {
@@ -49,13 +50,7 @@ export class QueryResultsBucket extends Construct {
       throw new Error(`expirationDays must be a whole number of days from 1 to 3650, got ${expirationDays}`);
     }
     this.encryptionKey =
-      props.encryptionKey ??
-      new kms.Key(this, 'Key', {
-        description: 'Audit trail Athena query results encryption',
-        enableKeyRotation: true,
-        removalPolicy: RemovalPolicy.RETAIN,
-        pendingWindow: Duration.days(30),
-      });
+      props.encryptionKey ?? retainedEncryptionKey(this, 'Audit trail Athena query results encryption');
     this.bucket = new s3.Bucket(this, 'Bucket', {
       encryption: s3.BucketEncryption.KMS,
       encryptionKey: this.encryptionKey,
