@@ -1,13 +1,15 @@
-import { hash as digest } from 'node:crypto';
 import { canonicalBytes } from '#core/canonical.ts';
 import { parseCheckpointBody, type SignedCheckpoint } from '#core/checkpoint.ts';
-import { type Hash, leafHash, toHex } from '#core/merkle.ts';
+import { LeafSlots } from '#core/leaf-slots.ts';
+import { type Hash, leafHash, leafHashHex, toHex } from '#core/merkle.ts';
 import type { Receipt } from '#core/receipt.ts';
 import { keyMap, type PublicKeyInfo } from '#core/signer.ts';
 import {
+  type BytesLeaf,
   checkEventPosition,
   type EventPosition,
   LogVerifier,
+  type VerifiedAppend,
   type VerifiedLeaf,
   type VerifyFailure,
 } from '#core/verify-log.ts';
@@ -32,16 +34,16 @@ export interface TrailSource {
 }
 
 /**
- * An event as a store lists it: its record (the API), or the record's exact stored text and the id it is
- * listed under (an archive's events lines). Text is compared with the verified leaf's bytes, not re-hashed.
- * A text listing may say where it sits (`origin`, `leafIndex`): then it is matched with the verified leaf
+ * An event as a store lists it: its record (the API), or the record's exact stored bytes and the id it is
+ * listed under (an archive's events lines). Bytes are compared with the verified leaf's bytes, not re-hashed.
+ * A byte listing may say where it sits (`origin`, `leafIndex`): then it is matched with the verified leaf
  * at that position (same event id, same bytes) without a lookup by id; if that does not hold, by id.
  */
 export type ListedEvent =
   | { readonly record: Record<string, unknown> }
   | {
       readonly eventId: string;
-      readonly recordText: string;
+      readonly recordBytes: Uint8Array;
       readonly origin?: string;
       readonly leafIndex?: number;
     };
@@ -85,108 +87,116 @@ export interface TrailReport {
 
 const UNKNOWN_LOG = '(unknown log)';
 
-/** One log's verified leaves by position, from the first one verified: ids, and text or hash of each. */
+/** One log's verified leaves by position: ids, and the leaf object served (bytes) or the leaf hash (records). */
 interface LogLeaves {
-  first: number;
-  readonly ids: string[];
-  /** The leaf's bytes, for leaves served as text (an archive). */
-  readonly texts: (string | undefined)[];
-  /** The leaf hash, for leaves served as records (the API); text leaves are compared by their bytes. */
-  readonly hashes: (Hash | undefined)[];
+  readonly ids: LeafSlots<string>;
+  /** The leaf as pushed, for leaves served as bytes (an archive's lines): listed lines are these objects. */
+  readonly leaves: LeafSlots<BytesLeaf>;
+  /** The leaf hash, for leaves served as records (the API); byte leaves are compared by their bytes. */
+  readonly hashes: LeafSlots<Hash>;
 }
 
 /**
- * The verified leaves: by position (each log's leaves in order, as LogVerifier reports them from its first
- * leaf on), kept in plain arrays, and by event id, built only when something asks by id (the API lists
- * records by id; an archive lists its lines with their positions). An id recorded twice is found with one
- * Set probe per leaf. Nothing per leaf is allocated here: the arrays hold what the logs already hold.
+ * The verified leaves: by position (each log's leaves, as LogVerifier reports them append by append), and by
+ * event id, built only when something asks by id (the API lists records by id; an archive lists its lines
+ * with their positions). An id recorded twice is found with one Set probe per leaf. Nothing per leaf is
+ * allocated here: the slots hold what the appends already hold.
  */
 class LeafIndex {
   private readonly ids = new Set<string>();
   private readonly logs = new Map<string, LogLeaves>();
-  private byId: Map<string, { readonly origin: string; readonly offset: number }> | undefined;
+  private byId: Map<string, { readonly origin: string; readonly leafIndex: number }> | undefined;
   duplicate: VerifyFailure | undefined;
 
-  add(leaf: VerifiedLeaf): void {
-    const known = this.ids.size;
-    this.ids.add(leaf.eventId);
-    if (this.ids.size === known && !this.duplicate) {
-      const earlier = this.get(leaf.eventId)!;
-      this.duplicate = {
-        origin: leaf.origin,
-        check: 'event-id',
-        leafIndex: leaf.leafIndex,
-        eventId: leaf.eventId,
-        message: `event ${leaf.eventId} is recorded twice: at ${earlier.origin} leaf ${earlier.leafIndex} and here`,
-      };
-    }
-    let log = this.logs.get(leaf.origin);
+  add(append: VerifiedAppend): void {
+    let log = this.logs.get(append.origin);
     if (!log) {
-      log = { first: leaf.leafIndex, ids: [], texts: [], hashes: [] };
-      this.logs.set(leaf.origin, log);
+      log = { ids: new LeafSlots(), leaves: new LeafSlots(), hashes: new LeafSlots() };
+      this.logs.set(append.origin, log);
     }
-    if (leaf.leafIndex < log.first) {
-      // Not how LogVerifier reports leaves (in order from its first one), but kept exact all the same.
-      const holes = log.first - leaf.leafIndex;
-      for (const list of [log.ids, log.texts, log.hashes] as unknown[][]) list.unshift(...new Array(holes));
-      log.first = leaf.leafIndex;
+    for (let i = 0; i < append.eventIds.length; i++) {
+      const eventId = append.eventIds[i]!;
+      const leafIndex = append.start + i;
+      this.noteId(eventId, append.origin, leafIndex);
+      log.ids.set(leafIndex, eventId);
+      const leaf = append.leaves[i] as object;
+      if ('recordBytes' in leaf) log.leaves.set(leafIndex, leaf as BytesLeaf);
+      else log.hashes.set(leafIndex, append.hashes[i]!);
+      this.byId?.set(eventId, { origin: append.origin, leafIndex });
     }
-    const offset = leaf.leafIndex - log.first;
-    log.ids[offset] = leaf.eventId;
-    if (leaf.recordText !== undefined) log.texts[offset] = leaf.recordText;
-    else log.hashes[offset] = leaf.leafHash;
-    this.byId?.set(leaf.eventId, { origin: leaf.origin, offset });
   }
 
-  /** Whether the verified leaf at this position is this event with these bytes. */
-  holds(origin: string, leafIndex: number, eventId: string, recordText: string): boolean {
-    const log = this.logs.get(origin);
-    if (!log) return false;
-    const offset = leafIndex - log.first;
-    return log.ids[offset] === eventId && log.texts[offset] === recordText;
+  private noteId(eventId: string, origin: string, leafIndex: number): void {
+    const known = this.ids.size;
+    this.ids.add(eventId);
+    if (this.ids.size !== known || this.duplicate) return;
+    const earlier = this.get(eventId)!;
+    this.duplicate = {
+      origin,
+      check: 'event-id',
+      leafIndex,
+      eventId,
+      message: `event ${eventId} is recorded twice: at ${earlier.origin} leaf ${earlier.leafIndex} and here`,
+    };
+  }
+
+  /**
+   * Whether the verified leaf at the event's position is this event with these bytes: the very object that
+   * was verified (an archive lists its lines, which are the leaves it served), or one with equal id and bytes.
+   */
+  holds(event: ListedEvent & { readonly origin: string; readonly leafIndex: number }): boolean {
+    const log = this.logs.get(event.origin);
+    const verified = log?.leaves.get(event.leafIndex);
+    if (verified === undefined) return false;
+    if (verified === event) return true;
+    return (
+      'recordBytes' in event &&
+      log!.ids.get(event.leafIndex) === event.eventId &&
+      equalBytes(verified.recordBytes, event.recordBytes)
+    );
   }
 
   get(eventId: string): VerifiedLeaf | undefined {
     if (!this.ids.has(eventId)) return undefined;
     if (!this.byId) {
-      const byId = new Map<string, { readonly origin: string; readonly offset: number }>();
+      const byId = new Map<string, { readonly origin: string; readonly leafIndex: number }>();
       for (const [origin, log] of this.logs) {
-        log.ids.forEach((id, offset) => {
-          if (id !== undefined) byId.set(id, { origin, offset });
-        });
+        for (const [leafIndex, id] of log.ids.entries()) byId.set(id, { origin, leafIndex });
       }
       this.byId = byId;
     }
     const at = this.byId.get(eventId);
     if (!at) return undefined;
     const log = this.logs.get(at.origin)!;
-    const recordText = log.texts[at.offset];
+    const recordBytes = log.leaves.get(at.leafIndex)?.recordBytes;
     return {
       origin: at.origin,
-      leafIndex: log.first + at.offset,
+      leafIndex: at.leafIndex,
       eventId,
-      leafHash: log.hashes[at.offset] ?? Buffer.from(textHash(recordText!), 'hex'),
-      recordText,
+      leafHash: log.hashes.get(at.leafIndex) ?? Buffer.from(leafHashHex(recordBytes!), 'hex'),
+      recordBytes,
     };
   }
 }
 
-const textHash = (recordText: string) => digest('sha256', `\0${recordText}`, 'hex');
+const equalBytes = (a: Uint8Array, b: Uint8Array) =>
+  a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 
 /**
- * Whether a listed event has the verified leaf's bytes: compared as text when both sides are text (the same
- * bytes, nothing to hash), else by leaf hash.
+ * Whether a listed event has the verified leaf's bytes: compared directly when both sides are bytes
+ * (nothing to hash), else by leaf hash.
  */
 function sameBytes(listed: ListedEvent, leaf: VerifiedLeaf): boolean {
-  if ('recordText' in listed && leaf.recordText !== undefined) return listed.recordText === leaf.recordText;
+  if ('recordBytes' in listed && leaf.recordBytes !== undefined)
+    return equalBytes(listed.recordBytes, leaf.recordBytes);
   return listedHash(listed) === toHex(leaf.leafHash);
 }
 
 /** The leaf hash of a listed event, or why it has none. */
 function listedHash(listed: ListedEvent): string {
   try {
-    return 'recordText' in listed
-      ? textHash(listed.recordText)
+    return 'recordBytes' in listed
+      ? leafHashHex(listed.recordBytes)
       : toHex(leafHash(canonicalBytes(listed.record)));
   } catch (error) {
     return `unhashable: ${(error as Error).message}`;
@@ -226,9 +236,10 @@ export async function verifyTrail(
       keys,
       knownCheckpoints: [...(known.get(origin) ?? []), ...(head?.checkpoint ? [head.checkpoint] : [])],
       receiptFor: (id) => receipts.get(id),
-      onLeaf: (leaf) => {
-        index.add(leaf);
-        options.onProgress?.({ phase: 'logs', done: ++leaves, total: Math.max(total, leaves) });
+      onAppend: (append) => {
+        index.add(append);
+        leaves += append.eventIds.length;
+        options.onProgress?.({ phase: 'logs', done: leaves, total: Math.max(total, leaves) });
       },
     });
     const run = { verifier, listedSize: head?.size ?? 0 };
@@ -304,13 +315,9 @@ async function checkListedEvents(
   for await (const page of source.events!()) {
     for (const event of page) {
       progress(++listed);
-      if (
-        'recordText' in event &&
-        event.origin !== undefined &&
-        event.leafIndex !== undefined &&
-        index.holds(event.origin, event.leafIndex, event.eventId, event.recordText)
-      )
-        continue;
+      if ('leafIndex' in event && event.origin !== undefined && event.leafIndex !== undefined) {
+        if (index.holds(event as Parameters<LeafIndex['holds']>[0])) continue;
+      }
       const eventId = listedId(event);
       if (eventId === undefined)
         return {
@@ -344,7 +351,7 @@ async function checkListedEvents(
 }
 
 function listedId(event: ListedEvent): string | undefined {
-  if ('recordText' in event) return event.eventId;
+  if ('recordBytes' in event) return event.eventId;
   return typeof event.record.id === 'string' ? event.record.id : undefined;
 }
 
@@ -412,30 +419,41 @@ function buildReport(
   eventsListed: number,
   elapsedMs: number,
 ): TrailReport {
-  const logs = [...runs.values()].map(({ verifier }): LogReport => {
-    const state = verifier.state;
-    return {
-      origin: state.origin,
-      size: state.size,
-      appends: state.appends,
-      leaves: state.leaves,
-      signatures: state.signatures,
-      checkpoint: state.checkpoint,
-    };
-  });
-  const sum = (pick: (log: LogReport) => number) => logs.reduce((total, log) => total + pick(log), 0);
+  const logs = [...runs.values()].map(({ verifier }) => logReport(verifier.state));
   return {
     ok: failure === undefined,
     ...(failure ? { failure } : {}),
     logs,
-    totals: {
-      logs: logs.length,
-      leaves: sum((l) => l.leaves),
-      appends: sum((l) => l.appends),
-      signatures: sum((l) => l.signatures),
-    },
+    totals: trailTotals(logs),
     eventsListed,
     elapsedMs,
+  };
+}
+
+/** A log's line in a report, from its verifier's state. */
+export const logReport = ({
+  origin,
+  size,
+  appends,
+  leaves,
+  signatures,
+  checkpoint,
+}: LogReport): LogReport => ({
+  origin,
+  size,
+  appends,
+  leaves,
+  signatures,
+  checkpoint,
+});
+
+export function trailTotals(logs: readonly LogReport[]): TrailReport['totals'] {
+  const sum = (pick: (log: LogReport) => number) => logs.reduce((total, log) => total + pick(log), 0);
+  return {
+    logs: logs.length,
+    leaves: sum((log) => log.leaves),
+    appends: sum((log) => log.appends),
+    signatures: sum((log) => log.signatures),
   };
 }
 

@@ -1,5 +1,6 @@
 import type { ArchivedLine } from '#core/archive-layout.ts';
 import { parseCheckpointBody } from '#core/checkpoint.ts';
+import { LeafSlots } from '#core/leaf-slots.ts';
 import type { VerifiableAppend } from '#core/verify-log.ts';
 import type { AppendJson } from '#core/wire.ts';
 import type { LogSummary } from '../client.ts';
@@ -11,9 +12,9 @@ import type { ArchiveContents } from './read-archive.ts';
  * (events/), the archive's latest checkpoint of each log as its head (the high-water mark a truncated log
  * fails against), and every archived record as a listed event that must sit on a verified leaf.
  *
- * Records stay text throughout: leaves carry each line's record text (the leaf's exact bytes, which the
- * verifier hashes as they are), and the listed events are the lines themselves (id and text), which the
- * verifier compares with the verified leaf's bytes. No record is parsed on this path.
+ * Records stay bytes throughout: leaves carry each line's record bytes (the leaf, which the verifier hashes
+ * as they are), and the listed events are the lines themselves (id and bytes), which the verifier matches
+ * with the verified leaf's bytes. No record is decoded or parsed on this path.
  */
 export function archiveTrailSource(contents: ArchiveContents): TrailSource {
   return {
@@ -67,7 +68,7 @@ async function* appendsWithLeaves(
   const appends = [...(contents.appends.get(origin)?.values() ?? [])]
     .filter((a) => a.start >= from)
     .sort((a, b) => a.start - b.start);
-  const events = contents.events.get(origin) ?? new Map<number, ArchivedLine>();
+  const events = contents.events.get(origin) ?? new LeafSlots<ArchivedLine>();
   const lastWithLeaves = appends.findLastIndex((append) => leavesOf(append, events).length > 0);
   for (const append of appends.slice(0, lastWithLeaves + 1))
     yield { ...append, leaves: leavesOf(append, events) };
@@ -75,10 +76,10 @@ async function* appendsWithLeaves(
 
 /**
  * The append's archived lines, served as they are: a line has a leaf's fields (`leafIndex`, `eventId`,
- * `leafHash`, `recordText`), and its `eventId` is checked by the verifier against the append and the
+ * `leafHash`, `recordBytes`), and its `eventId` is checked by the verifier against the append and the
  * record's own id.
  */
-function leavesOf(append: AppendJson, events: ReadonlyMap<number, ArchivedLine>): ArchivedLine[] {
+function leavesOf(append: AppendJson, events: LeafSlots<ArchivedLine>): ArchivedLine[] {
   const leaves: ArchivedLine[] = [];
   for (let leafIndex = append.start; leafIndex < append.size; leafIndex++) {
     const line = events.get(leafIndex);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ArchivedLine } from '#core/archive-layout.ts';
+import { type ArchivedLine, recordTextOf } from '#core/archive-layout.ts';
 import { parseCheckpointBody } from '#core/checkpoint.ts';
 import { equalHashes, fromHex, PartialTree } from '#core/merkle.ts';
 import type { ArchiveStore } from '#core/ports.ts';
@@ -92,8 +92,8 @@ async function ensureEmpty(dir: string): Promise<void> {
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const jsonLines = (items: readonly unknown[]) => items.map((item) => `${JSON.stringify(item)}\n`).join('');
 
-/** An archived line with its record parsed (the archive keeps records as text). */
-interface ExportedEvent extends ArchivedLine {
+/** An archived line's position and ids with its record parsed (the archive keeps records as bytes). */
+interface ExportedEvent extends Omit<ArchivedLine, 'recordBytes' | 'appendStart'> {
   readonly record: Record<string, unknown>;
 }
 
@@ -102,11 +102,13 @@ function selectEvents(contents: ArchiveContents, options: ExportOptions): Export
   for (const log of contents.events.values()) {
     for (const line of log.values()) {
       // The archive verified, so every record text is a leaf: canonical JSON of an object.
-      const record = JSON.parse(line.recordText) as Record<string, unknown>;
+      const record = JSON.parse(recordTextOf(line)) as Record<string, unknown>;
       const receivedAt = String(record.receivedAt);
       if (receivedAt < options.from || receivedAt >= options.to) continue;
       if (options.tenant && record.tenant !== options.tenant) continue;
-      selected.push({ ...line, record });
+      // Fields are read one by one: a line read from an archive is a view whose fields are getters.
+      const { eventId, leafHash, leafIndex, origin } = line;
+      selected.push({ eventId, leafHash, leafIndex, origin, record });
     }
   }
   const order = (e: ExportedEvent) =>

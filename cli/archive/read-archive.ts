@@ -7,8 +7,9 @@ import {
   originFromSlug,
   readEventLines,
 } from '#core/archive-layout.ts';
-import { gunzipText } from '#core/archiving.ts';
+import { gunzipBytes } from '#core/archiving.ts';
 import { canonicalize } from '#core/canonical.ts';
+import { LeafSlots } from '#core/leaf-slots.ts';
 import type { ArchiveStore } from '#core/ports.ts';
 import type { PublicKeyInfo } from '#core/signer.ts';
 import type { VerifyFailure } from '#core/verify-log.ts';
@@ -19,16 +20,16 @@ import type { AppendJson } from '#core/wire.ts';
  * show: every object parses, a leaf stored twice (a retried batch) has the same content both times, and an
  * append stored twice is the same append. Proofs are left to LogVerifier.
  *
- * Events lines are kept as read by `readEventLines`: the record as its exact stored text (the leaf, a slice
- * of the object's text), never parsed here, so memory is about the archive's uncompressed size plus a small
- * object per line. Parse `recordText` where a record's fields are needed.
+ * Events lines are kept as read by `readEventLines`: the record as its exact stored bytes (the leaf, a view
+ * into the object's inflated bytes), never decoded or parsed here, so memory is about the archive's
+ * uncompressed size plus a small object per line. Decode (`recordTextOf`) where a record's fields are needed.
  */
 export interface ArchiveContents {
   readonly keys: PublicKeyInfo[];
   /** Appends per origin, by start. */
   readonly appends: Map<string, Map<number, AppendJson>>;
   /** Event lines per origin, by leaf index (de-duplicated). */
-  readonly events: Map<string, Map<number, ArchivedLine>>;
+  readonly events: Map<string, LeafSlots<ArchivedLine>>;
   /** Object key each kept append came from (messages name it). */
   readonly sources: Map<string, string>;
   readonly objects: number;
@@ -73,55 +74,87 @@ export interface ReadOptions {
   readonly onObject?: (done: number) => void;
 }
 
+/** One object as stored (an events object still gzipped). */
+export interface StoredObject {
+  readonly key: string;
+  readonly body: Uint8Array;
+}
+
+/** The archive's objects as stored, read once, in key order; `parseArchive` and the fast path both take them. */
+export interface StoredArchive {
+  readonly keys: readonly StoredObject[];
+  readonly checkpoints: readonly StoredObject[];
+  readonly events: readonly StoredObject[];
+}
+
 export async function readArchive(store: ArchiveStore, options: ReadOptions = {}): Promise<ArchiveContents> {
-  const contents: ArchiveContents = {
-    keys: [],
-    appends: new Map(),
-    events: new Map(),
-    sources: new Map(),
-    objects: 0,
-  };
+  return parseArchive(await loadArchive(store, options), options);
+}
+
+/** Reads the objects of the archive (or of one tenant's part, or some origins' appends), without parsing them. */
+export async function loadArchive(store: ArchiveStore, options: ReadOptions = {}): Promise<StoredArchive> {
   let objects = 0;
-  const tick = () => options.onObject?.(++objects);
-  for await (const key of store.list(ARCHIVE_PREFIXES.keys)) {
-    contents.keys.push(parseKey(await body(store, key), key));
-    tick();
-  }
+  const load = async (key: string): Promise<StoredObject> => {
+    const object = { key, body: await body(store, key) };
+    options.onObject?.(++objects);
+    return object;
+  };
+  const keys: StoredObject[] = [];
+  for await (const key of store.list(ARCHIVE_PREFIXES.keys)) keys.push(await load(key));
+  const checkpoints: StoredObject[] = [];
   for await (const key of store.list(ARCHIVE_PREFIXES.checkpoints)) {
     const origin = originFromSlug(key.slice(ARCHIVE_PREFIXES.checkpoints.length).split('/')[0] ?? '');
-    if (options.origins && !options.origins(origin)) continue;
-    for (const line of lines(Buffer.from(await body(store, key)).toString('utf8'), key)) {
-      if (!options.tenant || (line as { tenant?: unknown }).tenant === options.tenant)
-        addAppend(contents, line, key);
-    }
-    tick();
+    if (!options.origins || options.origins(origin)) checkpoints.push(await load(key));
   }
-  // The lines each events object gave, to name the object of a line when another object contradicts it.
-  const read: EventsObject[] = [];
+  const events: StoredObject[] = [];
   const eventsPrefix = options.tenant
     ? `${ARCHIVE_PREFIXES.events}tenant=${options.tenant}/`
     : ARCHIVE_PREFIXES.events;
-  for await (const key of store.list(eventsPrefix)) {
-    let text: string;
-    try {
-      text = gunzipText(await body(store, key));
-    } catch (error) {
-      if (error instanceof ArchiveReadError) throw error;
-      return fail({ check: 'format', message: `${key} is not a gzip object: ${(error as Error).message}` });
+  for await (const key of store.list(eventsPrefix)) events.push(await load(key));
+  return { keys, checkpoints, events };
+}
+
+/** Parses loaded objects into `ArchiveContents`, with the checks described there; throws `ArchiveReadError`. */
+export function parseArchive(
+  stored: StoredArchive,
+  options: Pick<ReadOptions, 'tenant'> = {},
+): ArchiveContents {
+  const contents: ArchiveContents = {
+    keys: stored.keys.map(({ key, body }) => parseKey(body, key)),
+    appends: new Map(),
+    events: new Map(),
+    sources: new Map(),
+    objects: stored.keys.length + stored.checkpoints.length + stored.events.length,
+  };
+  for (const { key, body } of stored.checkpoints) {
+    for (const line of lines(Buffer.from(body).toString('utf8'), key)) {
+      if (!options.tenant || (line as { tenant?: unknown }).tenant === options.tenant)
+        addAppend(contents, line, key);
     }
-    let lines: ArchivedLine[];
-    try {
-      lines = readEventLines(text);
-    } catch (error) {
-      if (!(error instanceof EventLineError)) throw error;
-      return fail({ check: 'format', message: `${key} line ${error.line} ${error.message}` });
-    }
-    const object = { key, lines };
-    read.push(object);
-    for (const line of lines) addEvent(contents, line, object, read);
-    tick();
   }
-  return { ...contents, objects };
+  // The lines each events object gave, to name the object of a line when another object contradicts it.
+  const read: EventsObject[] = [];
+  for (const { key, body } of stored.events) {
+    const object = { key, lines: readEventsLines(body, key) };
+    read.push(object);
+    for (const line of object.lines) addEvent(contents, line, object, read);
+  }
+  return contents;
+}
+
+function readEventsLines(body: Uint8Array, key: string): ArchivedLine[] {
+  let bytes: Buffer;
+  try {
+    bytes = gunzipBytes(body);
+  } catch (error) {
+    return fail({ check: 'format', message: `${key} is not a gzip object: ${(error as Error).message}` });
+  }
+  try {
+    return readEventLines(bytes);
+  } catch (error) {
+    if (!(error instanceof EventLineError)) throw error;
+    return fail({ check: 'format', message: `${key} line ${error.line} ${error.message}` });
+  }
 }
 
 function parseKey(bytes: Uint8Array, key: string): PublicKeyInfo {
@@ -163,7 +196,7 @@ function addEvent(
 ): void {
   let log = contents.events.get(line.origin);
   if (!log) {
-    log = new Map();
+    log = new LeafSlots();
     contents.events.set(line.origin, log);
   }
   const earlier = log.get(line.leafIndex);
@@ -171,9 +204,13 @@ function addEvent(
     log.set(line.leafIndex, line);
     return;
   }
-  // A leaf stored twice is stored with the same bytes: the record text is the leaf, compared exactly.
+  // A leaf stored twice is stored with the same bytes: the record's bytes are the leaf, compared exactly.
   if (
-    earlier.recordText !== line.recordText ||
+    !Buffer.from(
+      earlier.recordBytes.buffer,
+      earlier.recordBytes.byteOffset,
+      earlier.recordBytes.length,
+    ).equals(line.recordBytes) ||
     earlier.eventId !== line.eventId ||
     earlier.leafHash !== line.leafHash ||
     earlier.appendStart !== line.appendStart

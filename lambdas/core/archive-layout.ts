@@ -51,8 +51,8 @@ export type ArchivedEvent = z.infer<typeof ArchivedEvent>;
 const LegacyArchivedEvent = ArchivedEvent.omit({ eventId: true });
 
 /**
- * An events line as read back: the line's fields, and the record as its exact stored text (the leaf), not
- * parsed. Parse `recordText` only where the record's fields are needed (reports, exports, messages).
+ * An events line as read back: the line's fields, and the record as its exact stored bytes (the leaf), not
+ * parsed. Decode them (`recordTextOf`) only where the record's fields are needed (reports, exports, messages).
  */
 export interface ArchivedLine {
   readonly appendStart: number;
@@ -60,16 +60,25 @@ export interface ArchivedLine {
   readonly leafHash: string;
   readonly leafIndex: number;
   readonly origin: string;
-  /** The record's canonical JSON text: the Merkle leaf, as stored. */
-  readonly recordText: string;
+  /** The record's canonical JSON, UTF-8, as stored: the Merkle leaf. A view into the object's bytes. */
+  readonly recordBytes: Uint8Array;
 }
+
+/** The fields of an events line besides its record. */
+export type EventLineFields = Omit<ArchivedLine, 'recordBytes'>;
+
+/** The record of a line as text. */
+export const recordTextOf = (line: Pick<ArchivedLine, 'recordBytes'>): string =>
+  Buffer.from(line.recordBytes.buffer, line.recordBytes.byteOffset, line.recordBytes.byteLength).toString(
+    'utf8',
+  );
 
 /**
  * The events line for a record whose canonical text is `recordText` (RFC 8785 form of the `ArchivedEvent`
  * when `recordText` is canonical, which is the archiver's to ensure). Strings go through `canonicalize`, so a
  * lone surrogate throws instead of producing a line that is not JCS.
  */
-export function eventLine(fields: Omit<ArchivedLine, 'recordText'>, recordText: string): string {
+export function eventLine(fields: EventLineFields, recordText: string): string {
   const { appendStart, eventId, leafHash, leafIndex, origin } = fields;
   return `{"appendStart":${canonicalize(appendStart)},"eventId":${canonicalize(eventId)},"leafHash":${canonicalize(leafHash)},"leafIndex":${canonicalize(leafIndex)},"origin":${canonicalize(origin)},"record":${recordText}}`;
 }
@@ -85,70 +94,140 @@ export class EventLineError extends Error {
   }
 }
 
-// A JCS string: any character but `"`, `\` and controls, or one of the escapes JCS writes.
-const JCS_STRING = String.raw`"(?:[^"\\\u0000-\u001f]|\\["\\bfnrt]|\\u00[01][0-9a-f])*"`;
+const NEWLINE = 0x0a;
+const CLOSE_BRACE = 0x7d;
+
+// A JSON string of printable ASCII without escapes: what origins and event ids are in practice. Anything else
+// (escapes, UTF-8) is read by the full parse, so a match never needs decoding.
+const PLAIN_STRING = String.raw`"([\x20\x21\x23-\x5b\x5d-\x7e]*)"`;
 const JCS_INDEX = '(0|[1-9][0-9]{0,15})';
-/** Everything of a canonical line before its record, anchored where the line starts (sticky). */
+/** Everything of a canonical line before its record, matched on the line's first bytes read as latin1. */
 const LINE_HEADER = new RegExp(
-  `\\{"appendStart":${JCS_INDEX},"eventId":(${JCS_STRING}),"leafHash":"([0-9a-f]{64})","leafIndex":${JCS_INDEX},"origin":(${JCS_STRING}),"record":(?=\\{)`,
-  'y',
+  `^\\{"appendStart":${JCS_INDEX},"eventId":${PLAIN_STRING},"leafHash":"([0-9a-f]{64})","leafIndex":${JCS_INDEX},"origin":${PLAIN_STRING},"record":(?=\\{)`,
 );
-const CLOSE_BRACE = 125;
+/** Bytes of a line read for its header: enough for origins of a few hundred characters. */
+const HEADER_WINDOW = 512;
 
 /**
- * Reads the lines of an events object (its text, gunzipped). A canonical line is read by `LINE_HEADER` and a
- * slice: the record's text is `line.slice(header length, -1)`, never parsed, so the leaf is exactly the stored
- * bytes (a line that only looks canonical but is not, e.g. with something after the record, yields a record
- * text that does not hash to the leaf, which the verifier reports). Any other line is parsed and checked
- * with `ArchivedEvent` (or the pre-`eventId` form), its record canonicalized; what is wrong with it is thrown
- * as an `EventLineError`. Blank lines are skipped.
+ * Reads the lines of an events object (its bytes, gunzipped). A canonical line is read by `LINE_HEADER`,
+ * matched on the line's first bytes as latin1 (one char per byte, so match lengths are byte offsets), and a
+ * view: the record is the bytes between the header and the line's final `}`, never decoded, parsed or
+ * copied, so the leaf is exactly the stored bytes (a line that only looks canonical but is not, e.g. with
+ * something after the record, yields record bytes that do not hash to the leaf, which the verifier reports).
+ * Any other line is parsed and checked with `ArchivedEvent` (or the pre-`eventId` form), its record
+ * canonicalized; what is wrong with it is thrown as an `EventLineError`. Blank lines are skipped.
  */
-export function readEventLines(text: string): ArchivedLine[] {
+export function readEventLines(bytes: Uint8Array): ArchivedLine[] {
+  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const lines: ArchivedLine[] = [];
-  const header = LINE_HEADER;
-  // Consecutive lines of an object name the same log: its origin is decoded once.
-  let originLiteral = '';
-  let origin = '';
   let lineNumber = 0;
-  for (let start = 0; start < text.length; ) {
+  let origin = '';
+  for (let start = 0; start < buffer.length; ) {
     lineNumber += 1;
-    let end = text.indexOf('\n', start);
-    if (end < 0) end = text.length;
-    header.lastIndex = start;
-    const match = header.exec(text);
-    const index = match && Number(match[1]);
-    const leafIndex = match && Number(match[4]);
-    if (
-      match !== null &&
-      header.lastIndex < end &&
-      text.charCodeAt(end - 1) === CLOSE_BRACE &&
-      Number.isSafeInteger(index) &&
-      Number.isSafeInteger(leafIndex)
-    ) {
-      if (match[5] !== originLiteral) {
-        originLiteral = match[5]!;
-        origin = jcsString(originLiteral);
-      }
-      lines.push({
-        appendStart: index!,
-        eventId: jcsString(match[2]!),
-        leafHash: match[3]!,
-        leafIndex: leafIndex!,
-        origin,
-        recordText: text.slice(header.lastIndex, end - 1),
-      });
+    let end = buffer.indexOf(NEWLINE, start);
+    if (end < 0) end = buffer.length;
+    const line = readCanonicalLine(buffer, start, end, origin);
+    if (line) {
+      lines.push(line);
+      origin = line.origin;
     } else {
-      const line = text.slice(start, end);
-      if (line.trim() !== '') lines.push(parseEventLine(line, lineNumber));
+      const text = buffer.toString('utf8', start, end);
+      if (text.trim() !== '') lines.push(parseEventLine(text, lineNumber));
     }
     start = end + 1;
   }
   return lines;
 }
 
-/** A JCS string literal matched by `JCS_STRING`: JSON.parse only if it has an escape. */
-const jcsString = (literal: string): string =>
-  literal.includes('\\') ? (JSON.parse(literal) as string) : literal.slice(1, -1);
+/**
+ * A canonical line as a view, or undefined. `previousOrigin` is the origin of the line before: lines of an
+ * object name the same log, and reusing that string keeps a line from holding on to the header text.
+ */
+function readCanonicalLine(
+  buffer: Buffer,
+  start: number,
+  end: number,
+  previousOrigin: string,
+): ArchivedLine | undefined {
+  if (end - start < 2 || buffer[end - 1] !== CLOSE_BRACE) return undefined;
+  const match = LINE_HEADER.exec(buffer.toString('latin1', start, Math.min(end, start + HEADER_WINDOW)));
+  if (match === null) return undefined;
+  const [header, appendStartDigits, eventId, , leafIndexDigits] = match as unknown as string[];
+  const recordStart = start + header!.length;
+  const appendStart = Number(appendStartDigits);
+  const leafIndex = Number(leafIndexDigits);
+  if (recordStart >= end - 1 || !Number.isSafeInteger(appendStart) || !Number.isSafeInteger(leafIndex))
+    return undefined;
+  // Offsets follow from the lengths matched: `{"appendStart":` N `,"eventId":"` id `","leafHash":"` hex …
+  const eventIdStart = start + 15 + appendStartDigits!.length + 12;
+  const eventIdEnd = eventIdStart + eventId!.length;
+  const origin = match[5] === previousOrigin ? previousOrigin : match[5]!;
+  return new EventLineView(
+    buffer,
+    appendStart,
+    leafIndex,
+    origin,
+    eventIdStart,
+    eventIdEnd,
+    recordStart,
+    end - 1,
+  );
+}
+
+/**
+ * A canonical line as a view into its object's bytes: the numbers and the origin are read, the event id,
+ * leaf hash and record stay bytes until asked for (each getter returns a new string or view). Verifying an
+ * archive keeps every line in memory, so a line holds no string or buffer of its own: a few numbers and two
+ * shared references.
+ */
+class EventLineView implements ArchivedLine {
+  // Private fields (#) stay out of spreads and JSON: a line shows only its fields.
+  readonly #bytes: Buffer;
+  readonly #eventIdStart: number;
+  readonly #eventIdEnd: number;
+  readonly #recordStart: number;
+  readonly #recordEnd: number;
+
+  constructor(
+    bytes: Buffer,
+    readonly appendStart: number,
+    readonly leafIndex: number,
+    readonly origin: string,
+    eventIdStart: number,
+    eventIdEnd: number,
+    recordStart: number,
+    recordEnd: number,
+  ) {
+    this.#bytes = bytes;
+    this.#eventIdStart = eventIdStart;
+    this.#eventIdEnd = eventIdEnd;
+    this.#recordStart = recordStart;
+    this.#recordEnd = recordEnd;
+  }
+
+  /** Plain ASCII without escapes (what `LINE_HEADER` matched), so latin1 is its exact text. */
+  get eventId(): string {
+    return this.#bytes.toString('latin1', this.#eventIdStart, this.#eventIdEnd);
+  }
+
+  get leafHash(): string {
+    const start = this.#eventIdEnd + LEAF_HASH_OFFSET;
+    return this.#bytes.toString('latin1', start, start + 64);
+  }
+
+  get recordBytes(): Uint8Array {
+    return this.#bytes.subarray(this.#recordStart, this.#recordEnd);
+  }
+
+  /** The fields as a plain object (what `JSON.stringify` writes). */
+  toJSON(): EventLineFields & { recordBytes: Uint8Array } {
+    const { appendStart, eventId, leafHash, leafIndex, origin, recordBytes } = this;
+    return { appendStart, eventId, leafHash, leafIndex, origin, recordBytes };
+  }
+}
+
+/** From the end of the event id to the first hex digit of the leaf hash: `","leafHash":"`. */
+const LEAF_HASH_OFFSET = 14;
 
 /** The fallback for a line not in the canonical form: full parse and schema check, precise errors. */
 function parseEventLine(line: string, lineNumber: number): ArchivedLine {
@@ -169,9 +248,9 @@ function parseEventLine(line: string, lineNumber: number): ArchivedLine {
     const at = issue?.path.length ? issue.path.join('.') : 'the line';
     throw new EventLineError(lineNumber, `is not an archived event (${at}: ${issue?.message ?? 'invalid'})`);
   }
-  let recordText: string;
+  let recordBytes: Uint8Array;
   try {
-    recordText = canonicalize(event.record);
+    recordBytes = Buffer.from(canonicalize(event.record), 'utf8');
   } catch (error) {
     throw new EventLineError(
       lineNumber,
@@ -179,7 +258,7 @@ function parseEventLine(line: string, lineNumber: number): ArchivedLine {
     );
   }
   const { appendStart, eventId, leafHash, leafIndex, origin } = event;
-  return { appendStart, eventId, leafHash, leafIndex, origin, recordText };
+  return { appendStart, eventId, leafHash, leafIndex, origin, recordBytes };
 }
 
 export const ArchivedAppend = AppendJson;

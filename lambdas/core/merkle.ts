@@ -24,21 +24,45 @@ export const EMPTY_ROOT: Hash = sha256();
 /** Leaf hash = SHA-256(0x00 || leaf). */
 export const leafHash = (leaf: Uint8Array): Hash => sha256(LEAF_PREFIX, leaf);
 
-/** Interior node hash = SHA-256(0x01 || left || right). */
+/** `hash` with a latin1 digest: Node takes any Buffer encoding there; its types list only hex and base64. */
+const latin1Digest = (algorithm: string, data: Uint8Array): string =>
+  (oneShotHash as unknown as (algorithm: string, data: Uint8Array, encoding: 'latin1') => string)(
+    algorithm,
+    data,
+    'latin1',
+  );
+
 /** Scratch input of one interior node: 0x01 || left || right. Node hashing is synchronous, so one suffices. */
 const nodeInput = new Uint8Array(65);
 nodeInput[0] = NODE_PREFIX[0]!;
 
 /**
  * Interior node hash = SHA-256(0x01 || left || right). One-shot hashing of a reused buffer: verifying a
- * trail hashes about one interior node per leaf, so this is on the verifier's hot path.
+ * trail hashes about one interior node per leaf, so this is on the verifier's hot path. The digest comes
+ * back as a latin1 string (one char per byte) and is copied into a pooled Buffer: in Node that is about
+ * twice as fast as asking `hash` for a Buffer, which allocates a new backing store per call.
  */
 export const nodeHash = (left: Hash, right: Hash): Hash => {
   if (left.length !== 32 || right.length !== 32) return sha256(NODE_PREFIX, left, right);
   nodeInput.set(left, 1);
   nodeInput.set(right, 33);
-  return oneShotHash('sha256', nodeInput, 'buffer');
+  return Buffer.from(latin1Digest('sha256', nodeInput), 'latin1');
 };
+
+/** Scratch input of one leaf: 0x00 || leaf, grown to the largest leaf hashed so far. */
+let leafInput = Buffer.alloc(4096);
+
+/**
+ * Leaf hash = SHA-256(0x00 || leaf), as lowercase hex: how stored leaf hashes are written, so a verifier
+ * compares strings. The prefix is written into a reused buffer with a copy of the leaf (about a microsecond
+ * less per leaf than a hash object fed two parts).
+ */
+export function leafHashHex(leaf: Uint8Array): string {
+  if (leafInput.length <= leaf.length) leafInput = Buffer.alloc(2 * (leaf.length + 1));
+  leafInput[0] = LEAF_PREFIX[0]!;
+  leafInput.set(leaf, 1);
+  return oneShotHash('sha256', leafInput.subarray(0, leaf.length + 1), 'hex');
+}
 
 export const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 export const fromHex = (hex: string): Hash => new Uint8Array(Buffer.from(hex, 'hex'));

@@ -1,8 +1,7 @@
-import { hash as digest } from 'node:crypto';
 import { z } from 'zod';
 import { canonicalBytes } from './canonical.ts';
 import { type Checkpoint, parseCheckpointBody, SignedCheckpoint } from './checkpoint.ts';
-import { CompactRange, equalHashes, fromHex, type Hash, leafHash, toHex } from './merkle.ts';
+import { CompactRange, equalHashes, fromHex, type Hash, leafHash, leafHashHex, toHex } from './merkle.ts';
 import { verifyReceipt } from './receipt.ts';
 import { type PublicKeyInfo, verifyCheckpointSignature } from './signer.ts';
 import { AppendJson, LeafJson } from './wire.ts';
@@ -48,46 +47,70 @@ export interface VerifyFailure {
 }
 
 /**
- * A leaf given as the record's exact stored text (an archive's events line, `ArchivedLine`, is one): the
- * leaf is these bytes, so they are hashed as they are, never parsed and re-canonicalized. Other fields of the
- * object are ignored. `LeafJson` (a parsed record) is what the API serves.
+ * A leaf given as the record's exact stored bytes (an archive's events line, `ArchivedLine`, is one): the
+ * leaf is these bytes, so they are hashed as they are, never decoded, parsed or re-canonicalized. Other
+ * fields of the object are ignored. `LeafJson` (a parsed record) is what the API serves.
  */
-export interface TextLeafJson {
+export interface BytesLeaf {
   readonly leafIndex: number;
   readonly eventId: string;
-  /** The stored leaf hash (hex); compared with the hash of `recordText`. */
+  /** The stored leaf hash (hex); compared with the hash of `recordBytes`. */
   readonly leafHash?: string;
-  /** The record's canonical JSON text, as stored: the leaf. */
-  readonly recordText: string;
+  /** The record's canonical JSON, UTF-8, as stored: the leaf. */
+  readonly recordBytes: Uint8Array;
 }
 
-/** What `LogVerifier.push` takes: an append with its leaves, each a parsed record or the record's text. */
-export type VerifiableAppend = AppendJson & { readonly leaves: readonly (LeafJson | TextLeafJson)[] };
-type AnyLeaf = LeafJson | TextLeafJson;
+/** What `LogVerifier.push` takes: an append with its leaves, each a parsed record or the record's bytes. */
+export type VerifiableAppend = AppendJson & { readonly leaves: readonly (LeafJson | BytesLeaf)[] };
+type AnyLeaf = LeafJson | BytesLeaf;
 
 const AppendFields = AppendJson.extend({ leaves: z.array(z.unknown()) });
 
 /**
- * A leaf's shape, checked by hand for text leaves (hundreds of thousands per archive; zod would cost more
- * than hashing them). A text leaf's `leafHash` only has to be a string: anything but the right lowercase hex
- * fails the leaf-hash comparison, which names the leaf.
+ * A leaf's fields, read once and checked by hand for byte leaves (hundreds of thousands per archive; zod would
+ * cost more than hashing them), or undefined if it does not have a leaf's shape. Read once because an archive
+ * line's fields are getters that build a string or a view per read. A byte leaf's `leafHash` only has to be
+ * a string: anything but the right lowercase hex fails the leaf-hash comparison, which names the leaf.
  */
-function isLeaf(leaf: unknown): leaf is AnyLeaf {
-  if (typeof leaf !== 'object' || leaf === null) return false;
-  if (!('recordText' in leaf)) return LeafJson.safeParse(leaf).success;
-  const { leafIndex, eventId, leafHash, recordText } = leaf as Record<keyof TextLeafJson, unknown>;
-  return (
-    typeof recordText === 'string' &&
+function readLeaf(leaf: unknown): AnyLeaf | undefined {
+  if (typeof leaf !== 'object' || leaf === null) return undefined;
+  if (!('recordBytes' in leaf)) return LeafJson.safeParse(leaf).success ? (leaf as LeafJson) : undefined;
+  const { leafIndex, eventId, leafHash, recordBytes } = leaf as Record<keyof BytesLeaf, unknown>;
+  const valid =
+    recordBytes instanceof Uint8Array &&
     typeof eventId === 'string' &&
     typeof leafIndex === 'number' &&
     Number.isSafeInteger(leafIndex) &&
     leafIndex >= 0 &&
-    (leafHash === undefined || typeof leafHash === 'string')
-  );
+    (leafHash === undefined || typeof leafHash === 'string');
+  if (!valid) return undefined;
+  return leafHash === undefined
+    ? { leafIndex, eventId, recordBytes }
+    : { leafIndex, eventId, leafHash, recordBytes };
 }
 
-const isVerifiableAppend = (input: unknown): input is VerifiableAppend =>
-  AppendFields.safeParse(input).success && (input as { leaves: unknown[] }).leaves.every(isLeaf);
+/** The append's leaves read once each, or undefined if the append or any leaf is not in the expected shape. */
+function readAppend(input: unknown): { append: VerifiableAppend; leaves: AnyLeaf[] } | undefined {
+  if (!AppendFields.safeParse(input).success) return undefined;
+  const append = input as VerifiableAppend;
+  const leaves: AnyLeaf[] = [];
+  for (const leaf of append.leaves) {
+    const read = readLeaf(leaf);
+    if (read === undefined) return undefined;
+    leaves.push(read);
+  }
+  return { append, leaves };
+}
+
+/** An append that verified completely: its leaves as they were served, and their hashes. */
+export interface VerifiedAppend {
+  readonly origin: string;
+  readonly start: number;
+  readonly eventIds: readonly string[];
+  /** The leaf objects pushed (an archive's lines themselves), in leaf order. */
+  readonly leaves: readonly unknown[];
+  readonly hashes: readonly Hash[];
+}
 
 /** A leaf whose append verified completely. */
 export interface VerifiedLeaf {
@@ -95,8 +118,8 @@ export interface VerifiedLeaf {
   readonly leafIndex: number;
   readonly eventId: string;
   readonly leafHash: Hash;
-  /** The leaf's bytes, when it was given as text (lets callers compare other copies without hashing). */
-  readonly recordText?: string;
+  /** The leaf's bytes, when it was given as bytes (lets callers compare other copies without hashing). */
+  readonly recordBytes?: Uint8Array;
 }
 
 export interface LogVerifierOptions {
@@ -111,8 +134,8 @@ export interface LogVerifierOptions {
   readonly knownCheckpoints?: readonly SignedCheckpoint[];
   /** A receipt held for an event, if any; it is checked against the leaf and its append's checkpoint. */
   readonly receiptFor?: (eventId: string) => unknown;
-  /** Called for each leaf once its whole append verified (lets callers index verified positions). */
-  readonly onLeaf?: (leaf: VerifiedLeaf) => void;
+  /** Called for each append once it verified completely (lets callers index verified positions). */
+  readonly onAppend?: (append: VerifiedAppend) => void;
   /**
    * Start from a state verified earlier instead of the empty log (the integrity monitor re-verifies recent
    * ranges): the checkpoint's signature is checked and the frontier must fold to its root.
@@ -372,7 +395,8 @@ export class LogVerifier {
   }
 
   private verifyAppend(input: unknown): VerifyFailure | undefined {
-    if (!isVerifiableAppend(input)) {
+    const read = readAppend(input);
+    if (!read) {
       const start = (input as { start?: unknown } | null)?.start;
       return this.fail(
         'format',
@@ -381,11 +405,11 @@ export class LogVerifier {
       );
     }
     // Checks use the input itself, not zod's copy, so a record is hashed exactly as it was served.
-    const append = input as VerifiableAppend;
+    const { append } = read;
     const at = { appendStart: append.start };
     const structural = this.checkPosition(append);
     if (structural) return structural;
-    const leaves = this.checkLeaves(append);
+    const leaves = this.checkLeaves(append, read.leaves);
     if ('failure' in leaves) return leaves.failure;
     const next = this.range.clone();
     for (const hash of leaves.hashes) next.append(hash);
@@ -403,19 +427,13 @@ export class LogVerifier {
     this.checkpoint = append.checkpoint;
     this.appends += 1;
     this.leaves += leaves.hashes.length;
-    const onLeaf = this.options.onLeaf;
-    if (onLeaf) {
-      for (let i = 0; i < leaves.hashes.length; i++) {
-        const leaf = append.leaves[i]!;
-        onLeaf({
-          origin: this.origin,
-          leafIndex: append.start + i,
-          eventId: append.eventIds[i]!,
-          leafHash: leaves.hashes[i]!,
-          recordText: 'recordText' in leaf ? leaf.recordText : undefined,
-        });
-      }
-    }
+    this.options.onAppend?.({
+      origin: this.origin,
+      start: append.start,
+      eventIds: append.eventIds,
+      leaves: append.leaves,
+      hashes: leaves.hashes,
+    });
     return this.settleKnown(previousSize, append.start);
   }
 
@@ -473,15 +491,18 @@ export class LogVerifier {
   }
 
   /** Leaves are exactly [start, size) in order; each record is the event named and hashes to its leaf. */
-  private checkLeaves(append: VerifiableAppend): { hashes: Hash[] } | { failure: VerifyFailure } {
+  private checkLeaves(
+    append: VerifiableAppend,
+    leaves: readonly AnyLeaf[],
+  ): { hashes: Hash[] } | { failure: VerifyFailure } {
     const hashes: Hash[] = [];
     for (let offset = 0; offset < append.eventIds.length; offset++) {
       const leafIndex = append.start + offset;
       const eventId = append.eventIds[offset]!;
       const at = { appendStart: append.start, leafIndex, eventId };
-      const leaf = append.leaves[offset];
+      const leaf = leaves[offset];
       if (leaf?.leafIndex !== leafIndex) {
-        const elsewhere = append.leaves.some((other) => other.leafIndex === leafIndex);
+        const elsewhere = leaves.some((other) => other.leafIndex === leafIndex);
         return elsewhere
           ? { failure: this.fail('leaf-order', `leaf ${leafIndex} is served out of order`, at) }
           : { failure: this.fail('missing-leaf', `leaf ${leafIndex} (event ${eventId}) is missing`, at) };
@@ -492,7 +513,7 @@ export class LogVerifier {
       if (receipt) return { failure: receipt };
       hashes.push(checked.hash);
     }
-    const extra = append.leaves[append.eventIds.length];
+    const extra = leaves[append.eventIds.length];
     if (extra) {
       return {
         failure: this.fail(
@@ -523,7 +544,7 @@ export class LogVerifier {
         ),
       };
     }
-    if ('recordText' in leaf) return this.checkTextLeaf(leaf, eventId, at);
+    if ('recordBytes' in leaf) return this.checkBytesLeaf(leaf, eventId, at);
     if (leaf.record.id !== eventId) {
       return {
         failure: this.fail(
@@ -551,22 +572,22 @@ export class LogVerifier {
   }
 
   /**
-   * A leaf given as text: SHA-256(0x00 || text) must be the stored leaf hash, and the record's own `id` must be
-   * the event's. The leaf's `eventId` (an archive line's header) was already compared with the append's id
+   * A leaf given as bytes: SHA-256(0x00 || bytes) must be the stored leaf hash, and the record's own `id` must
+   * be the event's. The leaf's `eventId` (an archive line's header) was already compared with the append's id
    * by `checkLeaf`, but neither is signed, so the id is checked inside the hashed bytes too: that is what ties
-   * the append's event ids to the signed leaves. `hasTopLevelId` decides it exactly by a scan of the text (no
-   * parse, no allocation per member); only when it does not find the member is the record parsed, to decide
-   * and to say what it holds (the rare path: a failure, or text that is not canonical).
+   * the append's event ids to the signed leaves. `hasTopLevelId` decides it exactly by a scan of the bytes (no
+   * decode, no parse); only when it does not find the member is the record parsed, to decide and to say what
+   * it holds (the rare path: a failure, or bytes that are not canonical JSON).
    */
-  private checkTextLeaf(
-    leaf: TextLeafJson,
+  private checkBytesLeaf(
+    leaf: BytesLeaf,
     eventId: string,
     at: Partial<VerifyFailure>,
   ): { hash: Hash } | { failure: VerifyFailure } {
-    const text = leaf.recordText;
-    const hex = digest('sha256', `\0${text}`, 'hex');
-    if (!hasTopLevelId(text, eventId)) {
-      const record = parseRecord(text);
+    const bytes = leaf.recordBytes;
+    const hex = leafHashHex(bytes);
+    if (!hasTopLevelId(bytes, eventId)) {
+      const record = parseRecord(bytes);
       if (record === undefined) {
         // Bytes that are not a JSON object: a changed record if a stored hash says otherwise, else malformed.
         if (leaf.leafHash !== undefined && leaf.leafHash !== hex)
@@ -608,7 +629,7 @@ export class LogVerifier {
     const receipt = this.options.receiptFor?.(leaf.eventId);
     if (receipt === undefined) return undefined;
     const verdict = verifyReceipt(
-      'recordText' in leaf ? leaf.recordText : leaf.record,
+      'recordBytes' in leaf ? textOf(leaf.recordBytes) : leaf.record,
       receipt,
       this.options.keys,
     );
@@ -679,58 +700,96 @@ const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
 const OPEN_ARRAY = 0x5b;
 const CLOSE_ARRAY = 0x5d;
+const COLON = 0x3a;
+const LOWER_I = 0x69;
+const LOWER_D = 0x64;
 
 /**
- * Whether the JSON object `text` has the top-level member `"id":<eventId>`, decided without parsing it:
- * the member's bytes are looked up with indexOf, and an occurrence counts only if a scan from the start
- * (skipping strings whole, counting brackets outside them) finds it outside any string, at depth 1, right
- * after `{` or `,` and followed by `,` or `}`. In JSON without insignificant whitespace and without duplicate
- * keys (a leaf is RFC 8785 text, which has neither), that is exactly the record's own `id` being `eventId`:
- * an `id` nested deeper (`actor.id`, a resource's id, anything planted in `change`) or text inside a string
- * never counts. Cheaper than parsing by far: the scan stops at the member (usually found first) and jumps
- * over string contents with indexOf.
+ * Whether the JSON object in `bytes` has the top-level member `"id":<eventId>`, decided without decoding or
+ * parsing it: one forward scan that skips strings whole and counts brackets outside them, stopping at the
+ * first key `id` of the outermost object (a string right after its `{` or a `,`, at depth 1, followed by
+ * `:`), whose value must then be exactly the JSON string of `eventId`, followed by `,` or `}`. An `id`
+ * nested deeper (`actor.id`, a resource's id, anything planted in `change`) or text inside a string never
+ * counts. In RFC 8785 text (what a leaf is: no insignificant whitespace, no duplicate keys) that is exactly
+ * the record's own `id` being `eventId`.
  *
- * `false` is not a verdict: the caller parses the record to decide (text that is not canonical, e.g. with
- * spaces, is decided there). A `true` on text that is not canonical JSON cannot let anything through:
- * such text is not a leaf, so it fails the leaf-hash or root check that follows.
+ * `false` is not a verdict: the caller parses the record to decide (bytes that are not canonical, e.g. with
+ * spaces, are decided there). A `true` on bytes that are not canonical JSON cannot let anything through:
+ * such bytes are not a leaf, so they fail the leaf-hash or root check that follows.
  */
-export function hasTopLevelId(text: string, eventId: string): boolean {
-  const member = `"id":${JSON.stringify(eventId)}`;
+export function hasTopLevelId(bytes: Uint8Array, eventId: string): boolean {
   let depth = 0;
-  let i = 0;
-  for (let at = text.indexOf(member); at >= 0; at = text.indexOf(member, at + 1)) {
-    while (i < at) {
-      const c = text.charCodeAt(i);
-      if (c === QUOTE) {
-        i = afterString(text, i);
-        continue;
+  let previous = 0;
+  for (let i = 0; i < bytes.length; ) {
+    const byte = bytes[i]!;
+    if (byte === QUOTE) {
+      const open = i;
+      i = afterString(bytes, open);
+      const isTopLevelKey = depth === 1 && (previous === OPEN_OBJECT || previous === COMMA);
+      if (isTopLevelKey && i - open === 4 && bytes[open + 1] === LOWER_I && bytes[open + 2] === LOWER_D) {
+        return bytes[i] === COLON && isStringValue(bytes, i + 1, eventId);
       }
-      if (c === OPEN_OBJECT || c === OPEN_ARRAY) depth++;
-      else if (c === CLOSE_OBJECT || c === CLOSE_ARRAY) depth--;
-      i++;
+      previous = QUOTE;
+      continue;
     }
-    if (i !== at || depth !== 1) continue;
-    const before = text.charCodeAt(at - 1);
-    const after = text.charCodeAt(at + member.length);
-    if ((before === OPEN_OBJECT || before === COMMA) && (after === COMMA || after === CLOSE_OBJECT))
-      return true;
+    if (byte === OPEN_OBJECT || byte === OPEN_ARRAY) depth++;
+    else if (byte === CLOSE_OBJECT || byte === CLOSE_ARRAY) depth--;
+    previous = byte;
+    i++;
   }
   return false;
 }
 
-/** Index after the string opening at `open`: its closing quote is the first one not escaped. */
-function afterString(text: string, open: number): number {
-  for (let quote = text.indexOf('"', open + 1); quote >= 0; quote = text.indexOf('"', quote + 1)) {
-    let backslashes = 0;
-    while (text.charCodeAt(quote - 1 - backslashes) === BACKSLASH) backslashes++;
-    if (backslashes % 2 === 0) return quote + 1;
+/** Bytes of a string scanned one by one before looking for its end with indexOf (long strings). */
+const SHORT_STRING = 24;
+
+/**
+ * Index after the string opening at `open`: past its first quote that is not escaped. Short strings (keys,
+ * most values) are scanned byte by byte; for a longer one the next quotes are found with indexOf, and one is
+ * the end if an even number of backslashes precede it.
+ */
+function afterString(bytes: Uint8Array, open: number): number {
+  const scanned = Math.min(bytes.length, open + SHORT_STRING);
+  let i = open + 1;
+  for (; i < scanned; i++) {
+    const byte = bytes[i]!;
+    if (byte === QUOTE) return i + 1;
+    if (byte === BACKSLASH) i++;
   }
-  return text.length;
+  if (i >= bytes.length) return bytes.length;
+  // `i` is not inside an escape here (the loop stepped over each), so backslashes are counted from `i` on.
+  for (let quote = bytes.indexOf(QUOTE, i); quote >= 0; quote = bytes.indexOf(QUOTE, quote + 1)) {
+    let backslash = quote - 1;
+    while (backslash >= i && bytes[backslash] === BACKSLASH) backslash--;
+    if ((quote - 1 - backslash) % 2 === 0) return quote + 1;
+  }
+  return bytes.length;
 }
 
-function parseRecord(text: string): Record<string, unknown> | undefined {
+const PLAIN_ASCII = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** Whether `bytes` at `at` hold the JSON string of `value` and then `,` or `}`. */
+function isStringValue(bytes: Uint8Array, at: number, value: string): boolean {
+  // Plain ASCII (a UUID) is its own JSON form, compared in place; anything else is encoded first.
+  const literal = PLAIN_ASCII.test(value) ? undefined : Buffer.from(JSON.stringify(value), 'utf8');
+  const length = literal ? literal.length : value.length + 2;
+  const end = at + length;
+  if (end >= bytes.length || (bytes[end] !== COMMA && bytes[end] !== CLOSE_OBJECT)) return false;
+  if (literal) {
+    for (let i = 0; i < length; i++) if (bytes[at + i] !== literal[i]) return false;
+    return true;
+  }
+  if (bytes[at] !== QUOTE || bytes[end - 1] !== QUOTE) return false;
+  for (let i = 0; i < value.length; i++) if (bytes[at + 1 + i] !== value.charCodeAt(i)) return false;
+  return true;
+}
+
+const textOf = (bytes: Uint8Array) =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+
+function parseRecord(bytes: Uint8Array): Record<string, unknown> | undefined {
   try {
-    const value: unknown = JSON.parse(text);
+    const value: unknown = JSON.parse(textOf(bytes));
     return typeof value === 'object' && value !== null && !Array.isArray(value)
       ? (value as Record<string, unknown>)
       : undefined;

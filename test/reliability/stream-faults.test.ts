@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DirectoryArchiveStore } from '#adapters/directory-archive.ts';
 import { appendFromItem, eventFromItem } from '#adapters/dynamo-ledger-store.ts';
 import { EventBridgeBus } from '#adapters/eventbridge-bus.ts';
+import { recordTextOf } from '#core/archive-layout.ts';
 import { canonicalize } from '#core/canonical.ts';
 import type { ArchiveStore } from '#core/ports.ts';
 import { bindParameters, findReport } from '#core/report-queries.ts';
@@ -300,7 +301,7 @@ describe('stream consumers under redelivery, duplicates, reordering and random f
         return stored !== undefined && canonicalize(stored) === canonicalize(appendToJson(append));
       }
       const line = contents.events.get(item.origin!.S!)?.get(Number(item.leafIndex!.N));
-      return line !== undefined && line.recordText === item.record!.S;
+      return line !== undefined && recordTextOf(line) === item.record!.S;
     };
     const lostFirstPass = records.filter(
       (record) => !archived(record) && !inDestination.has(seq(record)),

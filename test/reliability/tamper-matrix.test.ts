@@ -1,7 +1,13 @@
 import { gunzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { appendFromItem, eventFromItem } from '#adapters/dynamo-ledger-store.ts';
-import { ARCHIVE_PREFIXES, type ArchivedEvent, type ArchivedLine, eventLine } from '#core/archive-layout.ts';
+import {
+  ARCHIVE_PREFIXES,
+  type ArchivedEvent,
+  type ArchivedLine,
+  eventLine,
+  recordTextOf,
+} from '#core/archive-layout.ts';
 import { gzipDeterministic } from '#core/archiving.ts';
 import { canonicalBytes, canonicalize } from '#core/canonical.ts';
 import type { SignedCheckpoint } from '#core/checkpoint.ts';
@@ -229,7 +235,12 @@ const editOf = (event: StoredEvent, record = event.record, hash = event.leafHash
   leafIndex: event.leafIndex,
   appendStart: event.appendStart,
 });
-const archivedLine = (origin: string, leafIndex: number) => contents.events.get(origin)!.get(leafIndex)!;
+/** An archived line as a plain object (a line read back is a view with getters, which a spread would drop). */
+function archivedLine(origin: string, leafIndex: number): ArchivedLine {
+  const { appendStart, eventId, leafHash, recordBytes } = contents.events.get(origin)!.get(leafIndex)!;
+  return { appendStart, eventId, leafHash, leafIndex, origin, recordBytes };
+}
+const bytesOf = (text: string) => Buffer.from(text, 'utf8');
 const storedAppend = (origin: string, index: number) => log.appends.get(origin)![index]!;
 
 /** Builds one seeded case of a kind on a side. */
@@ -282,7 +293,7 @@ function makeCase(side: Side, kind: Kind, random: Prng): TamperCase | { skipped:
           leafIndex,
           mutation.record === undefined
             ? mutation.text
-            : { ...line, recordText: canonicalize(mutation.record), leafHash: toHex(newHash) },
+            : { ...line, recordBytes: bytesOf(canonicalize(mutation.record)), leafHash: toHex(newHash) },
         ],
       ]),
     };
@@ -345,8 +356,8 @@ function makeCase(side: Side, kind: Kind, random: Prng): TamperCase | { skipped:
       ...base,
       variant: 'records',
       lines: new Map([
-        [first, { ...lineOne, recordText: lineTwo.recordText, leafHash: lineTwo.leafHash }],
-        [second, { ...lineTwo, recordText: lineOne.recordText, leafHash: lineOne.leafHash }],
+        [first, { ...lineOne, recordBytes: lineTwo.recordBytes, leafHash: lineTwo.leafHash }],
+        [second, { ...lineTwo, recordBytes: lineOne.recordBytes, leafHash: lineOne.leafHash }],
       ]),
     };
   }
@@ -511,11 +522,11 @@ function archiveModel(tamper: TamperCase): ArchiveContents {
   const events = new Map(contents.events);
   const appends = new Map(contents.appends);
   if (tamper.lines) {
-    const lines = new Map(contents.events.get(tamper.origin));
+    const lines = contents.events.get(tamper.origin)!.clone();
     for (const [leafIndex, line] of tamper.lines) {
       if (line === null) lines.delete(leafIndex);
       else if (typeof line !== 'string') lines.set(leafIndex, line);
-      else lines.set(leafIndex, { ...lines.get(leafIndex)!, recordText: line });
+      else lines.set(leafIndex, { ...archivedLine(tamper.origin, leafIndex), recordBytes: bytesOf(line) });
     }
     events.set(tamper.origin, lines);
   }
@@ -694,7 +705,7 @@ async function rewriteEventObjects(target: MemoryArchive, tamper: TamperCase): P
       const edit = edits.get(i);
       if (edit === undefined) return [line];
       if (edit === null) return [];
-      if (typeof edit !== 'string') return [eventLine(edit, edit.recordText)];
+      if (typeof edit !== 'string') return [eventLine(edit, recordTextOf(edit))];
       // The damaged record text spliced into the stored line (the record is the line's last member).
       const stored = JSON.parse(line) as ArchivedEvent;
       return [`${line.slice(0, line.length - canonicalize(stored.record).length - 1)}${edit}}`];

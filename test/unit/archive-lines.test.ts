@@ -1,12 +1,27 @@
+import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { type ArchivedLine, EventLineError, eventLine, readEventLines } from '#core/archive-layout.ts';
+import {
+  type ArchivedLine,
+  EventLineError,
+  eventLine,
+  readEventLines as readLineBytes,
+  recordTextOf,
+} from '#core/archive-layout.ts';
+import { gunzipBytes, gzipDeterministic } from '#core/archiving.ts';
 import { canonicalize } from '#core/canonical.ts';
 
 /**
  * Events lines (archive-layout.ts): the archiver writes the RFC 8785 form of each ArchivedEvent with the
- * stored record text embedded; the reader takes the record back as that exact text, without parsing it, and
- * falls back to a full parse (with precise errors) for any other line.
+ * stored record text embedded; the reader takes the record back as those exact bytes, without parsing it,
+ * and falls back to a full parse (with precise errors) for any other line.
  */
+
+/** Reads lines from text, as plain objects with the record as text (a read line is a view with getters). */
+const readEventLines = (text: string) =>
+  readLineBytes(Buffer.from(text, 'utf8')).map((line) => {
+    const { appendStart, eventId, leafHash, leafIndex, origin } = line;
+    return { appendStart, eventId, leafHash, leafIndex, origin, recordText: recordTextOf(line) };
+  });
 const record = {
   id: '7f4c2a9e-1b3d-4e5f-8a6b-9c0d1e2f3a4b',
   action: 'deployment.apply',
@@ -39,7 +54,7 @@ describe('eventLine', () => {
 });
 
 describe('readEventLines', () => {
-  const expected: ArchivedLine = { ...fields, recordText };
+  const expected: Omit<ArchivedLine, 'recordBytes'> & { recordText: string } = { ...fields, recordText };
 
   it('reads canonical lines with the record as the exact stored text, skipping blank lines', () => {
     const other = { ...fields, leafIndex: 42, eventId: 'other' };
@@ -79,12 +94,52 @@ describe('readEventLines', () => {
   ])('names the line and what is wrong: %s', (_name, text, line, message) => {
     let error: unknown;
     try {
-      readEventLines(text);
+      readLineBytes(Buffer.from(text));
     } catch (caught) {
       error = caught;
     }
     expect(error).toBeInstanceOf(EventLineError);
     expect((error as EventLineError).line).toBe(line);
     expect((error as EventLineError).message).toMatch(message);
+  });
+});
+
+describe('gunzipBytes', () => {
+  const text = Buffer.from('{"a":1}\n'.repeat(500));
+  const member = gzipSync(text);
+
+  it('inflates one member, as the archiver writes it and with a file name in the header', () => {
+    expect(gunzipBytes(gzipDeterministic(text)).equals(text)).toBe(true);
+    const named = Buffer.concat([
+      Buffer.from([0x1f, 0x8b, 8, 0x08, 0, 0, 0, 0, 0, 0xff]),
+      Buffer.from('events.jsonl\0'),
+      member.subarray(10),
+    ]);
+    expect(gunzipBytes(named).equals(text)).toBe(true);
+  });
+
+  it('reads every member of a multi-member object, as gunzip does', () => {
+    expect(gunzipBytes(Buffer.concat([member, member])).equals(Buffer.concat([text, text]))).toBe(true);
+  });
+
+  it('refuses a wrong CRC or length, unless the CRC is skipped; refuses bytes that are not gzip', () => {
+    const badCrc = Buffer.from(member);
+    badCrc[badCrc.length - 8] = badCrc[badCrc.length - 8]! ^ 0xff;
+    expect(() => gunzipBytes(badCrc)).toThrow();
+    expect(gunzipBytes(badCrc, { skipCrc: true }).equals(text)).toBe(true);
+    const badLength = Buffer.from(member);
+    badLength[badLength.length - 1] = badLength[badLength.length - 1]! ^ 0xff;
+    expect(() => gunzipBytes(badLength, { skipCrc: true })).toThrow();
+    expect(() => gunzipBytes(member.subarray(0, member.length - 20))).toThrow();
+    expect(() => gunzipBytes(text)).toThrow();
+  });
+});
+
+describe('readEventLines on bytes', () => {
+  it('gives each record as a view of the object bytes, not a copy', () => {
+    const bytes = Buffer.from(`${eventLine(fields, recordText)}\n`);
+    const [line] = readLineBytes(bytes);
+    expect(line!.recordBytes.buffer).toBe(bytes.buffer);
+    expect(recordTextOf(line!)).toBe(recordText);
   });
 });

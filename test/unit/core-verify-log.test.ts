@@ -10,12 +10,12 @@ import type { Receipt } from '#core/receipt.ts';
 import type { AuditEventInput } from '#core/schema.ts';
 import { keyMap, type PublicKeyInfo } from '#core/signer.ts';
 import {
+  type BytesLeaf,
   checkEventPosition,
   describeFailure,
   hasTopLevelId,
   LogVerifier,
   type LogVerifierOptions,
-  type TextLeafJson,
   type VerifiableAppend,
   type VerifyFailure,
 } from '#core/verify-log.ts';
@@ -152,7 +152,7 @@ describe('LogVerifier', () => {
     const leaves: number[] = [];
     const result = verify(log, log.appends, {
       receiptFor: (id) => log.receipts.get(id),
-      onLeaf: (leaf) => leaves.push(leaf.leafIndex),
+      onAppend: (append) => leaves.push(...append.eventIds.map((_, i) => append.start + i)),
     });
     expect(result.failure).toBeUndefined();
     expect(leaves).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
@@ -446,28 +446,31 @@ describe('LogVerifier property', () => {
   });
 });
 
-/** The log's leaves as an archive serves them: the record's stored canonical text instead of the record. */
+/** The log's leaves as an archive serves them: the record's stored canonical bytes instead of the record. */
 const asText = (appends: readonly AppendWithLeavesJson[]): VerifiableAppend[] =>
   appends.map((append) => ({
     ...append,
     leaves: append.leaves.map(
-      ({ record, ...leaf }): TextLeafJson => ({ ...leaf, recordText: canonicalize(record) }),
+      ({ record, ...leaf }): BytesLeaf => ({ ...leaf, recordBytes: Buffer.from(canonicalize(record)) }),
     ),
   }));
 
 const textLeaf = (appends: VerifiableAppend[], leafIndex: number) =>
-  appends.flatMap((append) => append.leaves).find((leaf) => leaf.leafIndex === leafIndex) as TextLeafJson & {
-    recordText: string;
+  appends.flatMap((append) => append.leaves).find((leaf) => leaf.leafIndex === leafIndex) as BytesLeaf & {
     leafHash?: string;
   };
 
-/** Replaces a text leaf's record; `rehash` also stores the new text's hash (so only the id check can object). */
-function setText(leaf: TextLeafJson, recordText: string, rehash: boolean): void {
-  Object.assign(leaf, { recordText });
-  if (rehash) Object.assign(leaf, { leafHash: toHex(leafHash(new TextEncoder().encode(recordText))) });
+/** A byte leaf's record as text. */
+const textOf = (leaf: { readonly recordBytes: Uint8Array }) => Buffer.from(leaf.recordBytes).toString('utf8');
+
+/** Replaces a byte leaf's record; `rehash` also stores the new bytes' hash (so only the id check can object). */
+function setText(leaf: BytesLeaf, recordText: string, rehash: boolean): void {
+  const recordBytes = Buffer.from(recordText, 'utf8');
+  Object.assign(leaf, { recordBytes });
+  if (rehash) Object.assign(leaf, { leafHash: toHex(leafHash(recordBytes)) });
 }
 
-describe('LogVerifier: leaves given as record text (the archive)', () => {
+describe('LogVerifier: leaves given as record bytes (the archive)', () => {
   const signer = LocalSigner.generate();
   let log: BuiltLog;
 
@@ -482,11 +485,11 @@ describe('LogVerifier: leaves given as record text (the archive)', () => {
   const verifyText = (appends: VerifiableAppend[], extra: Partial<LogVerifierOptions> = {}) =>
     verify(log, appends as AppendWithLeavesJson[], extra);
 
-  it('verifies the same log as the records do, hashing the text as it is, and reports the text of each leaf', () => {
+  it('verifies the same log as the records do, hashing the bytes as they are, and reports each leaf', () => {
     const texts: (string | undefined)[] = [];
     const result = verifyText(asText(log.appends), {
       receiptFor: (id) => log.receipts.get(id),
-      onLeaf: (leaf) => texts.push(leaf.recordText),
+      onAppend: (append) => texts.push(...append.leaves.map((leaf) => textOf(leaf as BytesLeaf))),
     });
     expect(result.failure).toBeUndefined();
     expect(result).toMatchObject({ size: 7, appends: 3, leaves: 7, signatures: 3 });
@@ -502,7 +505,7 @@ describe('LogVerifier: leaves given as record text (the archive)', () => {
   it('fails with leaf-hash at the leaf whose stored text changed by one byte', () => {
     const appends = asText(log.appends);
     const leaf = textLeaf(appends, 5);
-    setText(leaf, leaf.recordText.replace('deployment.apply', 'deployment.applz'), false);
+    setText(leaf, textOf(leaf).replace('deployment.apply', 'deployment.applz'), false);
     expect(verifyText(appends).failure).toMatchObject({
       check: 'leaf-hash',
       leafIndex: 5,
@@ -513,14 +516,14 @@ describe('LogVerifier: leaves given as record text (the archive)', () => {
   it('fails with leaf-hash on text that equals the record but is not its canonical bytes', () => {
     const appends = asText(log.appends);
     const leaf = textLeaf(appends, 1);
-    setText(leaf, JSON.stringify(JSON.parse(leaf.recordText), null, 1), false);
+    setText(leaf, JSON.stringify(JSON.parse(textOf(leaf)), null, 1), false);
     expect(verifyText(appends).failure).toMatchObject({ check: 'leaf-hash', leafIndex: 1 });
   });
 
   it('fails with event-id when the record text names another id, even with its hash stored', () => {
     const appends = asText(log.appends);
     const leaf = textLeaf(appends, 2);
-    const record = JSON.parse(leaf.recordText);
+    const record = JSON.parse(textOf(leaf));
     record.id = randomUUID();
     setText(leaf, canonicalize(record), true);
     expect(verifyText(appends).failure).toMatchObject({
@@ -545,11 +548,11 @@ describe('LogVerifier: leaves given as record text (the archive)', () => {
     ]) {
       const appends = asText(log.appends);
       const leaf = textLeaf(appends, 4);
-      const record = JSON.parse(leaf.recordText);
+      const record = JSON.parse(textOf(leaf));
       plant(record, leaf.eventId);
       record.id = randomUUID();
       setText(leaf, canonicalize(record), true);
-      expect(leaf.recordText).toContain(`"id":"${leaf.eventId}"`);
+      expect(textOf(leaf)).toContain(`"id":"${leaf.eventId}"`);
       expect(verifyText(appends).failure).toMatchObject({ check: 'event-id', leafIndex: 4 });
     }
   });
@@ -564,12 +567,12 @@ describe('LogVerifier: leaves given as record text (the archive)', () => {
   it('names the leaf when its text is not JSON: leaf-hash against a stored hash, record without one', () => {
     const appends = asText(log.appends);
     const leaf = textLeaf(appends, 6);
-    setText(leaf, leaf.recordText.slice(1), false);
+    setText(leaf, textOf(leaf).slice(1), false);
     expect(verifyText(appends).failure).toMatchObject({ check: 'leaf-hash', leafIndex: 6 });
     delete (leaf as { leafHash?: string }).leafHash;
     expect(verifyText(appends).failure).toMatchObject({ check: 'record', leafIndex: 6 });
     // Broken after its id, the text is still not the leaf: the root check names the append.
-    setText(leaf, textLeaf(asText(log.appends), 6).recordText.slice(0, -3), false);
+    setText(leaf, textOf(textLeaf(asText(log.appends), 6)).slice(0, -3), false);
     expect(verifyText(appends).failure).toMatchObject({ check: 'root', appendStart: 4 });
   });
 
@@ -577,13 +580,13 @@ describe('LogVerifier: leaves given as record text (the archive)', () => {
     const appends = asText(log.appends);
     for (const leaf of appends[2]!.leaves) delete (leaf as { leafHash?: string }).leafHash;
     const leaf = textLeaf(appends, 5);
-    setText(leaf, leaf.recordText.replace('"success"', '"failure"'), false);
+    setText(leaf, textOf(leaf).replace('"success"', '"failure"'), false);
     const failure = verifyText(appends, { receiptFor: (id) => log.receipts.get(id) }).failure;
     expect(failure).toMatchObject({ check: 'receipt', leafIndex: 5 });
   });
 
   it('fails with format on a text leaf of the wrong shape', () => {
-    for (const bad of [{ recordText: 42 }, { leafIndex: -1 }, { eventId: null }, { leafHash: 7 }]) {
+    for (const bad of [{ recordBytes: 42 }, { leafIndex: -1 }, { eventId: null }, { leafHash: 7 }]) {
       const appends = asText(log.appends);
       Object.assign(appends[1]!.leaves[0]!, bad);
       expect(verifyText(appends).failure).toMatchObject({ check: 'format', appendStart: 3 });
@@ -610,8 +613,14 @@ describe('hasTopLevelId', () => {
     ['as a prefix of another value', `{"id":"${id}","ids":1}`, true],
     ['missing', '{"a":1}', false],
     ['in text that is not an object', `["id","${id}"]`, false],
+    [
+      'after a long string ending in backslashes',
+      `{"a":${JSON.stringify(`${'x'.repeat(40)}\\\\`)},"id":"${id}"}`,
+      true,
+    ],
+    ['inside a long string', `{"a":${JSON.stringify(`${'x'.repeat(40)}","id":"${id}"`)},"id":"o"}`, false],
   ])('%s', (_name, text, expected) => {
-    expect(hasTopLevelId(text, id)).toBe(expected);
+    expect(hasTopLevelId(Buffer.from(text), id)).toBe(expected);
     if (expected) expect(JSON.parse(text).id).toBe(id);
   });
 
@@ -621,6 +630,8 @@ describe('hasTopLevelId', () => {
         { depthSize: 'small' },
         fc.constant(id),
         fc.string(),
+        // Long strings of quotes and backslashes: the scan finds where long strings end with indexOf.
+        fc.string({ unit: fc.constantFrom('\\', '"', 'a', '{', '}', 'é'), minLength: 20, maxLength: 80 }),
         fc.integer(),
         fc.array(tie('value'), { maxLength: 3 }),
         fc.dictionary(fc.constantFrom('id', 'a', 'b', '"id":', 'zz'), tie('value'), { maxKeys: 3 }),
@@ -633,7 +644,7 @@ describe('hasTopLevelId', () => {
         }),
         (record) => {
           const text = canonicalize(record);
-          expect(hasTopLevelId(text, id)).toBe(record.id === id);
+          expect(hasTopLevelId(Buffer.from(text), id)).toBe(record.id === id);
         },
       ),
       { numRuns: 500 },

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DynamoHotRetention } from '#adapters/dynamo-hot-retention.ts';
 import { appendFromItem, eventFromItem, eventToItem } from '#adapters/dynamo-ledger-store.ts';
 import { S3ArchiveStore } from '#adapters/s3-archive.ts';
-import { checkpointsObjectKey, eventsObjectKey, keyObjectKey } from '#core/archive-layout.ts';
+import { checkpointsObjectKey, eventsObjectKey, keyObjectKey, recordTextOf } from '#core/archive-layout.ts';
 import {
   parseCheckpointsObject,
   parseEventsObject,
@@ -98,9 +98,7 @@ describe('archiver: objects and their bytes', () => {
       expect(text.slice(header.length, -1)).toBe(event.record);
       expect(text.endsWith('}')).toBe(true);
     }
-    expect(readEventsObject(body).map((line) => line.recordText)).toEqual(
-      ledger.events.map((event) => event.record),
-    );
+    expect(readEventsObject(body).map(recordTextOf)).toEqual(ledger.events.map((event) => event.record));
     const checkpoints = parseCheckpointsObject(bodyOf(checkpointsObjectKey(origin, 0, 5)));
     expect(checkpoints).toEqual(ledger.appends.map(appendToJson));
     expect(parseKeyObject(bodyOf(keyObjectKey(ledger.key.keyId)))).toEqual(ledger.key);

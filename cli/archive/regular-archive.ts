@@ -1,0 +1,257 @@
+import { ARCHIVE_PREFIXES, ArchivedKey, originFromSlug } from '#core/archive-layout.ts';
+import { gunzipBytes } from '#core/archiving.ts';
+import { keyMap, type PublicKeyInfo } from '#core/signer.ts';
+import { type BytesLeaf, LogVerifier } from '#core/verify-log.ts';
+import type { AppendJson } from '#core/wire.ts';
+import { type LogReport, logReport, type TrailReport, trailTotals } from '../verify-trail.ts';
+import type { StoredArchive, StoredObject } from './read-archive.ts';
+
+/**
+ * The fast path of archive verification, for an archive laid out as the archiver writes it ("regular"): for
+ * each log, the appends follow one another from leaf 0, and the events objects hold runs of consecutive
+ * leaves that together cover the appends' leaves exactly once, in key order, one line per leaf.
+ *
+ * Lines are not parsed. Each line's header is compared, as bytes read as latin1, with the header the archiver
+ * writes for that leaf (`{"appendStart":…,"eventId":…,"leafHash":"`, the stored hash, then
+ * `","leafIndex":…,"origin":…,"record":{`), which checks every header byte at once; the record's bytes and
+ * the stored leaf hash go to `LogVerifier` as a byte leaf, which checks them as it does on any path (leaf
+ * hash, the record's own id, roots, signatures, frontiers, the chain of checkpoints). Events objects are
+ * inflated one at a time, so memory holds one object's lines besides the appends.
+ *
+ * It only ever accepts: anything irregular or any failed check returns undefined, and the caller verifies the
+ * archive again on the full path (`parseArchive` + `verifyTrail`), which also accepts irregular but valid
+ * archives (a retried batch stored twice) and names precisely what is wrong. What the full path checks beyond
+ * the logs holds here by construction: every archived line was one verified leaf, none is stored twice.
+ */
+export function verifyRegularArchive(
+  stored: StoredArchive,
+  options: {
+    readonly tenant?: string;
+    readonly onProgress?: (progress: { phase: 'logs'; done: number; total: number }) => void;
+  } = {},
+): Omit<TrailReport, 'elapsedMs'> | undefined {
+  const keys = readKeys(stored.keys);
+  const appends = readAppends(stored.checkpoints, options.tenant);
+  const runs = readRuns(stored.events);
+  if (!keys || !appends || !runs || !sameOrigins(appends, runs)) return undefined;
+  const total = [...appends.values()].reduce((sum, log) => sum + log.at(-1)!.size, 0);
+  const eventIds = new Set<string>();
+  const logs: LogReport[] = [];
+  let done = 0;
+  for (const origin of [...appends.keys()].sort()) {
+    const log = appends.get(origin)!;
+    const head = log.at(-1)!;
+    const verifier = new LogVerifier({ origin, keys: keyMap(keys), knownCheckpoints: [head.checkpoint] });
+    const lines = new LineReader(origin, runs.get(origin)!);
+    for (const append of log) {
+      const leaves = lines.leavesOf(append);
+      if (!leaves || verifier.push({ ...append, leaves }) !== undefined) return undefined;
+      for (const eventId of append.eventIds) eventIds.add(eventId);
+      done += leaves.length;
+      options.onProgress?.({ phase: 'logs', done, total });
+    }
+    const verified = verifier.finish({ expectedMinimumSize: head.size });
+    if (verified.failure || !lines.finished()) return undefined;
+    logs.push(logReport(verified));
+  }
+  // An event id on two leaves: the full path names both.
+  if (eventIds.size !== done) return undefined;
+  return { ok: true, logs, totals: trailTotals(logs), eventsListed: done };
+}
+
+function readKeys(objects: readonly StoredObject[]): PublicKeyInfo[] | undefined {
+  const keys: PublicKeyInfo[] = [];
+  for (const { body } of objects) {
+    const parsed = ArchivedKey.safeParse(parseJson(Buffer.from(body).toString('utf8')));
+    if (!parsed.success) return undefined;
+    keys.push(parsed.data);
+  }
+  return keys;
+}
+
+/**
+ * Appends per origin in order, starting at leaf 0 and each starting where the one before ended. Only the
+ * fields that place an append are looked at here; `LogVerifier` checks each append's whole shape.
+ */
+function readAppends(
+  objects: readonly StoredObject[],
+  tenant: string | undefined,
+): Map<string, AppendJson[]> | undefined {
+  const byOrigin = new Map<string, AppendJson[]>();
+  for (const { body } of objects) {
+    for (const line of Buffer.from(body).toString('utf8').split('\n')) {
+      if (line === '') continue;
+      const append = parseJson(line) as Partial<Record<keyof AppendJson, unknown>> | undefined;
+      if (!isPlaced(append)) return undefined;
+      if (tenant !== undefined && append.tenant !== tenant) continue;
+      const log = byOrigin.get(append.origin) ?? [];
+      byOrigin.set(append.origin, log);
+      log.push(append as AppendJson);
+    }
+  }
+  for (const log of byOrigin.values()) {
+    log.sort((a, b) => a.start - b.start);
+    if (log.some((append, i) => append.start !== (i === 0 ? 0 : log[i - 1]!.size))) return undefined;
+  }
+  return byOrigin;
+}
+
+/** An events object: a run of one log's consecutive leaves, named by its key. */
+interface Run {
+  readonly key: string;
+  readonly first: number;
+  readonly last: number;
+  readonly body: Uint8Array;
+}
+
+function isPlaced(
+  append: Partial<Record<keyof AppendJson, unknown>> | undefined,
+): append is Pick<AppendJson, 'origin' | 'tenant' | 'start' | 'size' | 'eventIds'> {
+  return (
+    typeof append === 'object' &&
+    append !== null &&
+    typeof append.origin === 'string' &&
+    typeof append.tenant === 'string' &&
+    Number.isSafeInteger(append.start) &&
+    Number.isSafeInteger(append.size) &&
+    Array.isArray(append.eventIds) &&
+    append.eventIds.every((id) => typeof id === 'string')
+  );
+}
+
+const RUN_KEY = /^events\/tenant=[^/]+\/dt=\d{4}-\d{2}-\d{2}\/([^/]+)-(\d{16})-(\d{16})\.jsonl\.gz$/;
+
+/** Events objects per origin, by first leaf; undefined if a key is not an archiver's key. */
+function readRuns(objects: readonly StoredObject[]): Map<string, Run[]> | undefined {
+  const byOrigin = new Map<string, Run[]>();
+  for (const { key, body } of objects) {
+    const match = RUN_KEY.exec(key);
+    if (!match || !key.startsWith(ARCHIVE_PREFIXES.events)) return undefined;
+    let origin: string;
+    try {
+      origin = originFromSlug(match[1]!);
+    } catch {
+      return undefined;
+    }
+    const run = { key, first: Number(match[2]), last: Number(match[3]), body };
+    if (!Number.isSafeInteger(run.last) || run.last < run.first) return undefined;
+    const runs = byOrigin.get(origin) ?? [];
+    byOrigin.set(origin, runs);
+    runs.push(run);
+  }
+  for (const runs of byOrigin.values()) runs.sort((a, b) => a.first - b.first);
+  return byOrigin;
+}
+
+function sameOrigins(appends: ReadonlyMap<string, unknown>, runs: ReadonlyMap<string, unknown>): boolean {
+  return appends.size === runs.size && [...appends.keys()].every((origin) => runs.has(origin));
+}
+
+const NEWLINE = 0x0a;
+const CLOSE_BRACE = 0x7d;
+const LEAF_HASH_HEX = 64;
+
+/**
+ * Reads one log's leaves from its runs in order: leaf i is the next line of the run that holds i, and a run
+ * is inflated when its first leaf is reached. Any line that is not exactly the archiver's line for its leaf,
+ * a run that does not start where the previous one ended, or one with more or fewer lines than its key
+ * names, ends the fast path (undefined).
+ */
+class LineReader {
+  /** The end of every header of this log: `,"origin":"…","record":{`. */
+  private readonly logHeader: string;
+  private next = 0;
+  private run = -1;
+  private bytes: Buffer = Buffer.alloc(0);
+  private position = 0;
+
+  constructor(
+    origin: string,
+    private readonly runs: readonly Run[],
+  ) {
+    this.logHeader = `,"origin":${JSON.stringify(origin)},"record":{`;
+  }
+
+  leavesOf(append: AppendJson): BytesLeaf[] | undefined {
+    const leaves: BytesLeaf[] = [];
+    const appendHeader = `{"appendStart":${append.start},"eventId":"`;
+    for (let offset = 0; offset < append.eventIds.length; offset++) {
+      if (!this.atLine()) return undefined;
+      const leaf = this.readLine(appendHeader, append.start + offset, append.eventIds[offset]!);
+      if (!leaf) return undefined;
+      leaves.push(leaf);
+    }
+    return leaves;
+  }
+
+  /** Whether every run was read to its end. */
+  finished(): boolean {
+    return this.run === this.runs.length - 1 && this.position === this.bytes.length;
+  }
+
+  /** Moves to the next run when the current one is read up; false if the next leaf is in no run. */
+  private atLine(): boolean {
+    if (this.position < this.bytes.length) return true;
+    const current = this.runs[this.run];
+    if (current && this.next !== current.last + 1) return false;
+    const run = this.runs[this.run + 1];
+    if (!run || run.first !== this.next) return false;
+    try {
+      this.bytes = gunzipBytes(run.body, { skipCrc: true });
+    } catch {
+      return false;
+    }
+    this.run += 1;
+    this.position = 0;
+    return this.bytes.length > 0;
+  }
+
+  /**
+   * The next line as the leaf `leafIndex`, if it is byte for byte the archiver's line for that leaf. The
+   * header is read as latin1 and compared piece by piece at known offsets: the append's part, the event id
+   * (taken as is: an id that JSON would escape never matches a plain id here, and goes to the full path),
+   * the stored leaf hash (kept, for LogVerifier to compare), the leaf index, and the log's part.
+   */
+  private readLine(appendHeader: string, leafIndex: number, eventId: string): BytesLeaf | undefined {
+    const { bytes, position } = this;
+    const end = bytes.indexOf(NEWLINE, position);
+    if (end < 0 || bytes[end - 1] !== CLOSE_BRACE || leafIndex > this.runs[this.run]!.last) return undefined;
+    const index = String(leafIndex);
+    const hashAt = appendHeader.length + eventId.length + LEAF_HASH_KEY.length;
+    const indexAt = hashAt + LEAF_HASH_HEX + LEAF_INDEX_KEY.length;
+    const headerLength = indexAt + index.length + this.logHeader.length;
+    if (end - position <= headerLength) return undefined;
+    const header = bytes.toString('latin1', position, position + headerLength);
+    const matches =
+      header.startsWith(appendHeader) &&
+      header.startsWith(eventId, appendHeader.length) &&
+      header.startsWith(LEAF_HASH_KEY, hashAt - LEAF_HASH_KEY.length) &&
+      header.startsWith(LEAF_INDEX_KEY, indexAt - LEAF_INDEX_KEY.length) &&
+      header.startsWith(index, indexAt) &&
+      header.endsWith(this.logHeader);
+    if (!matches || !isPlainJsonString(eventId)) return undefined;
+    this.position = end + 1;
+    this.next = leafIndex + 1;
+    return {
+      leafIndex,
+      eventId,
+      leafHash: header.slice(hashAt, hashAt + LEAF_HASH_HEX),
+      // From the record's `{` (the last byte of the header) to before the line's final `}`.
+      recordBytes: bytes.subarray(position + headerLength - 1, end - 1),
+    };
+  }
+}
+
+const LEAF_HASH_KEY = '","leafHash":"';
+const LEAF_INDEX_KEY = '","leafIndex":';
+
+/** Printable ASCII without `"` or `\\`: a string JSON writes as it is, between quotes. */
+const isPlainJsonString = (text: string) => /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/.test(text);
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,128 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { archiveTrailSource } from '../../cli/archive/archive-source.ts';
+import { loadArchive, parseArchive, type StoredArchive } from '../../cli/archive/read-archive.ts';
+import { verifyRegularArchive } from '../../cli/archive/regular-archive.ts';
+import { DirectoryArchiveStore } from '../../cli/archive/stores.ts';
+import { verifyArchive } from '../../cli/archive/verify-archive.ts';
+import { verifyTrail } from '../../cli/verify-trail.ts';
+import { writeArchive, writeDuplicateObject } from './report-archive-fixture.ts';
+import { DATASET } from './report-dataset.ts';
+
+/**
+ * The fast path of archive verification (regular-archive.ts) only ever accepts: what it accepts, the full
+ * path (every line parsed, every check named) accepts too; anything irregular or damaged goes to the full path.
+ */
+let dir: string;
+let stored: StoredArchive;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'regular-archive-'));
+  await writeArchive(dir, DATASET);
+  stored = await loadArchive(new DirectoryArchiveStore(dir));
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function fullPath(archive: StoredArchive): Promise<boolean> {
+  try {
+    return (await verifyTrail(archiveTrailSource(parseArchive(archive)))).ok;
+  } catch {
+    return false;
+  }
+}
+
+describe('verifyRegularArchive', () => {
+  it('verifies the archive as the archiver writes it, with the figures of the full path', async () => {
+    const fast = verifyRegularArchive(stored);
+    const full = await verifyTrail(archiveTrailSource(parseArchive(stored)));
+    expect(full.ok).toBe(true);
+    expect(fast).toMatchObject({ ok: true, totals: full.totals, eventsListed: full.eventsListed });
+    expect(fast!.logs).toEqual(full.logs);
+  });
+
+  it('verifies one tenant of it', async () => {
+    const tenant = 'acme';
+    const acme = await loadArchive(new DirectoryArchiveStore(dir), { tenant });
+    const fast = verifyRegularArchive(acme, { tenant });
+    const full = await verifyTrail(archiveTrailSource(parseArchive(acme, { tenant })));
+    expect(full.ok).toBe(true);
+    expect(fast?.totals).toEqual(full.totals);
+    expect(fast?.logs.length).toBeLessThan(verifyRegularArchive(stored)!.logs.length);
+  });
+
+  it('leaves an archive with a leaf stored twice to the full path, which accepts it', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'regular-archive-duplicate-'));
+    try {
+      const built = await writeArchive(copy, DATASET);
+      writeDuplicateObject(built, 'test.example/acme/0', [7, 8]);
+      const archive = await loadArchive(new DirectoryArchiveStore(copy));
+      expect(verifyRegularArchive(archive)).toBeUndefined();
+      expect((await verifyArchive(new DirectoryArchiveStore(copy))).ok).toBe(true);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
+  it('accepts no changed byte anywhere in the archive that the full path would reject (seeded sample)', async () => {
+    const random = seeded(20261126);
+    const objects = [...stored.keys, ...stored.checkpoints, ...stored.events];
+    let tried = 0;
+    let fastAccepted = 0;
+    let fullAccepted = 0;
+    for (let i = 0; i < 400; i++) {
+      const object = objects[Math.floor(random() * objects.length)]!;
+      const gzipped = object.key.endsWith('.gz');
+      const plain = Buffer.from(gzipped ? gunzipSync(object.body) : object.body);
+      const at = Math.floor(random() * plain.length);
+      const value = Math.floor(random() * 256);
+      if (plain[at] === value) continue;
+      plain[at] = value;
+      const body = gzipped ? gzipSync(plain) : plain;
+      const damaged = replace(stored, object.key, body);
+      tried += 1;
+      const fast = verifyRegularArchive(damaged);
+      const full = await fullPath(damaged);
+      if (fast) fastAccepted += 1;
+      if (full) fullAccepted += 1;
+      if (fast) expect({ key: object.key, at, full }).toEqual({ key: object.key, at, full: true });
+    }
+    console.log(
+      `[reliability] regular-archive byte changes: tried=${tried} fastAccepted=${fastAccepted} fullAccepted=${fullAccepted}`,
+    );
+    expect(tried).toBeGreaterThan(350);
+  });
+
+  it('accepts no changed byte of an events line (every byte of a line is checked)', () => {
+    const random = seeded(7);
+    const object = stored.events[0]!;
+    const plain = gunzipSync(object.body);
+    for (let i = 0; i < 200; i++) {
+      const copy = Buffer.from(plain);
+      const at = Math.floor(random() * copy.length);
+      copy[at] = copy[at]! ^ (1 + Math.floor(random() * 255));
+      expect(verifyRegularArchive(replace(stored, object.key, gzipSync(copy)))).toBeUndefined();
+    }
+  });
+});
+
+function replace(archive: StoredArchive, key: string, body: Uint8Array): StoredArchive {
+  const swap = (objects: StoredArchive['events']) =>
+    objects.map((object) => (object.key === key ? { key, body } : object));
+  return { keys: swap(archive.keys), checkpoints: swap(archive.checkpoints), events: swap(archive.events) };
+}
+
+/** Mulberry32: a small seeded generator, so failures replay. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
