@@ -1,7 +1,7 @@
 import { canonicalBytes } from '#core/canonical.ts';
 import { parseCheckpointBody, type SignedCheckpoint } from '#core/checkpoint.ts';
 import { LeafSlots } from '#core/leaf-slots.ts';
-import { type Hash, leafHash, leafHashHex, toHex } from '#core/merkle.ts';
+import { fromHex, leafHash, leafHashHex, toHex } from '#core/merkle.ts';
 import type { Receipt } from '#core/receipt.ts';
 import { keyMap, type PublicKeyInfo } from '#core/signer.ts';
 import {
@@ -92,8 +92,8 @@ interface LogLeaves {
   readonly ids: LeafSlots<string>;
   /** The leaf as pushed, for leaves served as bytes (an archive's lines): listed lines are these objects. */
   readonly leaves: LeafSlots<BytesLeaf>;
-  /** The leaf hash, for leaves served as records (the API); byte leaves are compared by their bytes. */
-  readonly hashes: LeafSlots<Hash>;
+  /** The leaf hash (hex), for leaves served as records (the API); byte leaves are compared by their bytes. */
+  readonly hashes: LeafSlots<string>;
 }
 
 /**
@@ -121,7 +121,7 @@ class LeafIndex {
       log.ids.set(leafIndex, eventId);
       const leaf = append.leaves[i] as object;
       if ('recordBytes' in leaf) log.leaves.set(leafIndex, leaf as BytesLeaf);
-      else log.hashes.set(leafIndex, append.hashes[i]!);
+      else log.hashes.set(leafIndex, append.leafHashes[i]!);
       this.byId?.set(eventId, { origin: append.origin, leafIndex });
     }
   }
@@ -173,7 +173,7 @@ class LeafIndex {
       origin: at.origin,
       leafIndex: at.leafIndex,
       eventId,
-      leafHash: log.hashes.get(at.leafIndex) ?? Buffer.from(leafHashHex(recordBytes!), 'hex'),
+      leafHash: fromHex(log.hashes.get(at.leafIndex) ?? leafHashHex(recordBytes!)),
       recordBytes,
     };
   }

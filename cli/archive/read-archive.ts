@@ -91,27 +91,55 @@ export async function readArchive(store: ArchiveStore, options: ReadOptions = {}
   return parseArchive(await loadArchive(store, options), options);
 }
 
-/** Reads the objects of the archive (or of one tenant's part, or some origins' appends), without parsing them. */
+/**
+ * Reads the objects of the archive (or of one tenant's part, or some origins' appends), without parsing them.
+ * Up to `READS_IN_FLIGHT` objects are read at once (an S3 archive is thousands of small GETs); each list
+ * keeps key order.
+ */
 export async function loadArchive(store: ArchiveStore, options: ReadOptions = {}): Promise<StoredArchive> {
   let objects = 0;
-  const load = async (key: string): Promise<StoredObject> => {
-    const object = { key, body: await body(store, key) };
-    options.onObject?.(++objects);
-    return object;
+  const load = async (keys: readonly string[]): Promise<StoredObject[]> =>
+    mapInFlight(keys, READS_IN_FLIGHT, async (key) => {
+      const object = { key, body: await body(store, key) };
+      options.onObject?.(++objects);
+      return object;
+    });
+  const listed = async (prefix: string) => {
+    const keys: string[] = [];
+    for await (const key of store.list(prefix)) keys.push(key);
+    return keys;
   };
-  const keys: StoredObject[] = [];
-  for await (const key of store.list(ARCHIVE_PREFIXES.keys)) keys.push(await load(key));
-  const checkpoints: StoredObject[] = [];
-  for await (const key of store.list(ARCHIVE_PREFIXES.checkpoints)) {
+  const keys = await load(await listed(ARCHIVE_PREFIXES.keys));
+  const checkpointKeys = (await listed(ARCHIVE_PREFIXES.checkpoints)).filter((key) => {
     const origin = originFromSlug(key.slice(ARCHIVE_PREFIXES.checkpoints.length).split('/')[0] ?? '');
-    if (!options.origins || options.origins(origin)) checkpoints.push(await load(key));
-  }
-  const events: StoredObject[] = [];
+    return !options.origins || options.origins(origin);
+  });
+  const checkpoints = await load(checkpointKeys);
   const eventsPrefix = options.tenant
     ? `${ARCHIVE_PREFIXES.events}tenant=${options.tenant}/`
     : ARCHIVE_PREFIXES.events;
-  for await (const key of store.list(eventsPrefix)) events.push(await load(key));
+  const events = await load(await listed(eventsPrefix));
   return { keys, checkpoints, events };
+}
+
+const READS_IN_FLIGHT = 16;
+
+/** `items.map(work)` with at most `limit` calls pending at once; results in the items' order. */
+async function mapInFlight<T, R>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
 }
 
 /** Parses loaded objects into `ArchiveContents`, with the checks described there; throws `ArchiveReadError`. */

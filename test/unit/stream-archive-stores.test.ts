@@ -104,9 +104,13 @@ describe('DirectoryArchiveStore', () => {
     await store.put('keys/b.json', bytes('b'), 'application/json');
     await store.put('keys/a%2Fx.json', bytes('a'), 'application/json');
     await store.put('checkpoints/log/1.jsonl', bytes('1'), 'application/x-ndjson');
-    expect(await store.get('keys/b.json')).toEqual(bytes('b'));
+    expect(new Uint8Array((await store.get('keys/b.json'))!)).toEqual(bytes('b'));
     expect(await store.get('keys/none.json')).toBeUndefined();
     expect(await collect(store.list('keys/'))).toEqual(['keys/a%2Fx.json', 'keys/b.json']);
+    // A prefix inside a directory walks that directory; one that is not a plain path walks the root.
+    expect(await collect(store.list('keys/a'))).toEqual(['keys/a%2Fx.json']);
+    expect(await collect(store.list('checkpoints/log/'))).toEqual(['checkpoints/log/1.jsonl']);
+    expect(await collect(store.list('checkpoints/../keys/'))).toEqual([]);
     expect(await collect(store.list('keys/', { startAfter: 'keys/a%2Fx.json' }))).toEqual(['keys/b.json']);
     expect(await collect(store.list(''))).toEqual([
       'checkpoints/log/1.jsonl',
