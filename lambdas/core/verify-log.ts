@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { canonicalBytes } from './canonical.ts';
 import { type Checkpoint, parseCheckpointBody, SignedCheckpoint } from './checkpoint.ts';
+import { topLevelIdValue } from './json-scan.ts';
 import { CompactRange, equalHashes, fromHex, type Hash, leafHash, leafHashHex, toHex } from './merkle.ts';
 import { verifyReceipt } from './receipt.ts';
 import { type PublicKeyInfo, verifyCheckpointSignature } from './signer.ts';
@@ -702,74 +703,24 @@ export class LogVerifier {
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
-const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
-const COLON = 0x3a;
-const LOWER_I = 0x69;
-const LOWER_D = 0x64;
 
 /**
  * Whether the JSON object in `bytes` has the top-level member `"id":<eventId>`, decided without decoding or
- * parsing it: one forward scan that skips strings whole and counts brackets outside them, stopping at the
- * first key `id` of the outermost object (a string right after its `{` or a `,`, at depth 1, followed by
- * `:`), whose value must then be exactly the JSON string of `eventId`, followed by `,` or `}`. An `id`
- * nested deeper (`actor.id`, a resource's id, anything planted in `change`) or text inside a string never
- * counts. In RFC 8785 text (what a leaf is: no insignificant whitespace, no duplicate keys) that is exactly
- * the record's own `id` being `eventId`.
+ * parsing it: one forward scan (`topLevelIdValue`, a WebAssembly kernel) that skips strings whole and counts
+ * brackets outside them, stopping at the first key `id` of the outermost object (a string right after its
+ * `{` or a `,`, at depth 1, followed by `:`), whose value must then be exactly the JSON string of `eventId`,
+ * followed by `,` or `}`. An `id` nested deeper (`actor.id`, a resource's id, anything planted in `change`) or
+ * text inside a string never counts. In RFC 8785 text (what a leaf is: no insignificant whitespace, no
+ * duplicate keys) that is exactly the record's own `id` being `eventId`.
  *
  * `false` is not a verdict: the caller parses the record to decide (bytes that are not canonical, e.g. with
  * spaces, are decided there). A `true` on bytes that are not canonical JSON cannot let anything through:
  * such bytes are not a leaf, so they fail the leaf-hash or root check that follows.
  */
 export function hasTopLevelId(bytes: Uint8Array, eventId: string): boolean {
-  let depth = 0;
-  let previous = 0;
-  for (let i = 0; i < bytes.length; ) {
-    const byte = bytes[i]!;
-    if (byte === QUOTE) {
-      const open = i;
-      i = afterString(bytes, open);
-      const isTopLevelKey = depth === 1 && (previous === OPEN_OBJECT || previous === COMMA);
-      if (isTopLevelKey && i - open === 4 && bytes[open + 1] === LOWER_I && bytes[open + 2] === LOWER_D) {
-        return bytes[i] === COLON && isStringValue(bytes, i + 1, eventId);
-      }
-      previous = QUOTE;
-      continue;
-    }
-    if (byte === OPEN_OBJECT || byte === OPEN_ARRAY) depth++;
-    else if (byte === CLOSE_OBJECT || byte === CLOSE_ARRAY) depth--;
-    previous = byte;
-    i++;
-  }
-  return false;
-}
-
-/** Bytes of a string scanned one by one before looking for its end with indexOf (long strings). */
-const SHORT_STRING = 24;
-
-/**
- * Index after the string opening at `open`: past its first quote that is not escaped. Short strings (keys,
- * most values) are scanned byte by byte; for a longer one the next quotes are found with indexOf, and one is
- * the end if an even number of backslashes precede it.
- */
-function afterString(bytes: Uint8Array, open: number): number {
-  const scanned = Math.min(bytes.length, open + SHORT_STRING);
-  let i = open + 1;
-  for (; i < scanned; i++) {
-    const byte = bytes[i]!;
-    if (byte === QUOTE) return i + 1;
-    if (byte === BACKSLASH) i++;
-  }
-  if (i >= bytes.length) return bytes.length;
-  // `i` is not inside an escape here (the loop stepped over each), so backslashes are counted from `i` on.
-  for (let quote = bytes.indexOf(QUOTE, i); quote >= 0; quote = bytes.indexOf(QUOTE, quote + 1)) {
-    let backslash = quote - 1;
-    while (backslash >= i && bytes[backslash] === BACKSLASH) backslash--;
-    if ((quote - 1 - backslash) % 2 === 0) return quote + 1;
-  }
-  return bytes.length;
+  const value = topLevelIdValue(bytes);
+  return value >= 0 && isStringValue(bytes, value, eventId);
 }
 
 /** Whether `bytes` at `at` hold the JSON string of `value` and then `,` or `}`. */
