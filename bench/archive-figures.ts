@@ -1,7 +1,8 @@
-import { hash } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AttributeValue as SdkAttributeValue } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { DirectoryArchiveStore } from '#adapters/directory-archive.ts';
@@ -10,7 +11,6 @@ import { LocalSigner } from '#adapters/local-signer.ts';
 import { createIngest } from '#core/ingest.ts';
 import type { ArchiveStore } from '#core/ports.ts';
 import { LIMITS } from '#core/schema.ts';
-import { verifyArchive } from '../cli/archive/verify-archive.ts';
 import { createArchiver } from '../lambdas/streams/archiver.ts';
 import { MemoryLedgerStore } from '../test/support/memory-ledger-store.ts';
 import { keyItem, streamEvent, streamRecord } from '../test/unit/stream-fixtures.ts';
@@ -45,43 +45,39 @@ class CountingArchive implements ArchiveStore {
  * Builds a real ledger of `events` 1 KB events (batches of the largest size, 2 shards, a real P-256 key),
  * replays its items through the archiver as the table's stream would deliver them (INSERTs in commit order,
  * `streamBatch` records per invocation, like the deployed event source mapping), and verifies the resulting
- * archive offline `rounds` times, as `audit-trail verify --archive DIR` does (objects read from the
- * directory, every check). Returns S3 puts per 1000 events, and verification throughput: the median round
- * (the figure), the first (cold: includes compiling the verifier) and the fastest, with the CPU of one
- * verification divided by the CPU of one bare SHA-256 of a 1 KB record per event, timed in alternating rounds
- * (a ratio that travels between machines better than events per second).
+ * archive offline `rounds` times in a process of its own (verify-rounds.ts), as `audit-trail verify --archive
+ * DIR` does: objects read from the directory, every check. Returns S3 puts per 1000 events, and verification
+ * throughput: the median run (the figure), the first (cold: includes compiling the verifier) and the fastest,
+ * with the CPU of one verification divided by the CPU of one bare SHA-256 of a 1 KB record per event, timed
+ * in alternating rounds (a ratio that travels between machines better than events per second).
  */
-export async function archiveFigures(events: number, streamBatch = 1000, rounds = 5) {
+export async function archiveFigures(events: number, streamBatch = 1000, rounds = 7) {
   const dir = mkdtempSync(join(tmpdir(), 'audit-bench-archive-'));
   try {
     const puts = await buildArchive(dir, events, streamBatch);
-    let verified = 0;
-    const verifyMicros: number[] = [];
-    const hashMicros: number[] = [];
-    const record = Buffer.alloc(1024, 0x61);
-    for (let round = 0; round < rounds; round++) {
-      hashMicros.push(
-        await cpuMicros(() => {
-          for (let i = 0; i < events; i++) hash('sha256', record, 'hex');
-        }),
-      );
-      verifyMicros.push(
-        await cpuMicros(async () => {
-          const report = await verifyArchive(new DirectoryArchiveStore(dir));
-          if (!report.ok) throw new Error(`bench archive does not verify: ${JSON.stringify(report.failure)}`);
-          verified = report.totals.leaves;
-        }),
-      );
-    }
-    const perSecond = (micros: number) => verified / (micros / 1e6);
+    const script = fileURLToPath(new URL('./verify-rounds.ts', import.meta.url));
+    const output = execFileSync(
+      process.execPath,
+      ['--import', 'tsx', script, dir, String(events), String(rounds)],
+      {
+        encoding: 'utf8',
+      },
+    );
+    const { leaves, verifyMicros, hashMicros } = JSON.parse(output) as {
+      leaves: number;
+      verifyMicros: number[];
+      hashMicros: number[];
+    };
+    const perSecond = (micros: number) => leaves / (micros / 1e6);
     return {
       s3PutsPer1000ArchivedEvents: (puts / events) * 1000,
       verifyEventsPerSecond: perSecond(median(verifyMicros)),
       verifyEventsPerSecondCold: perSecond(verifyMicros[0]!),
       verifyEventsPerSecondBest: perSecond(Math.min(...verifyMicros)),
       verifyCpuVsSha256: median(verifyMicros.map((micros, i) => micros / hashMicros[i]!)),
-      verifiedEvents: verified,
+      verifiedEvents: leaves,
       verifyRounds: rounds,
+      verifyMillis: verifyMicros.map((micros) => Math.round(micros / 1000)),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -230,7 +230,7 @@ class LineReader {
     const indexAt = hashAt + LEAF_HASH_HEX + LEAF_INDEX_KEY.length;
     const headerLength = indexAt + index.length + this.logHeader.length;
     if (end - position <= headerLength) return undefined;
-    const header = bytes.toString('latin1', position, position + headerLength);
+    const header = latin1(bytes, position, position + headerLength);
     const matches =
       header.startsWith(appendHeader) &&
       header.startsWith(eventId, appendHeader.length) &&
@@ -252,6 +252,13 @@ class LineReader {
     };
   }
 }
+
+/**
+ * Bytes as latin1 text (one char per byte). `latin1Slice` is what `toString('latin1', …)` calls after
+ * resolving its encoding argument; called directly, once per line, it saves that work.
+ */
+const latin1 = (bytes: Buffer, start: number, end: number): string =>
+  (bytes as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(start, end);
 
 const LEAF_HASH_KEY = '","leafHash":"';
 const LEAF_INDEX_KEY = '","leafIndex":';

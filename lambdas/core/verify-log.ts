@@ -85,6 +85,8 @@ function readLeaf(leaf: unknown): AnyLeaf | undefined {
     leafIndex >= 0 &&
     (leafHash === undefined || typeof leafHash === 'string');
   if (!valid) return undefined;
+  // A plain object already holds its fields as read; anything else (a view with getters) is copied once.
+  if (Object.getPrototypeOf(leaf) === Object.prototype) return leaf as BytesLeaf;
   return leafHash === undefined
     ? { leafIndex, eventId, recordBytes }
     : { leafIndex, eventId, leafHash, recordBytes };
@@ -504,10 +506,13 @@ export class LogVerifier {
     leaves: readonly AnyLeaf[],
   ): { hashes: string[] } | { failure: VerifyFailure } {
     const hashes: string[] = [];
+    // Where each leaf is, for failures (which copy it): one object updated leaf by leaf, not one per leaf.
+    const at = { appendStart: append.start, leafIndex: append.start, eventId: '' };
     for (let offset = 0; offset < append.eventIds.length; offset++) {
       const leafIndex = append.start + offset;
       const eventId = append.eventIds[offset]!;
-      const at = { appendStart: append.start, leafIndex, eventId };
+      at.leafIndex = leafIndex;
+      at.eventId = eventId;
       const leaf = leaves[offset];
       if (leaf?.leafIndex !== leafIndex) {
         const elsewhere = leaves.some((other) => other.leafIndex === leafIndex);
