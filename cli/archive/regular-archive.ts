@@ -168,7 +168,7 @@ const LEAF_HASH_HEX = 64;
  */
 class LineReader {
   /** The end of every header of this log: `,"origin":"…","record":{`. */
-  private readonly logHeader: string;
+  private readonly logHeader: Buffer;
   private next = 0;
   private run = -1;
   private bytes: Buffer = Buffer.alloc(0);
@@ -178,12 +178,12 @@ class LineReader {
     origin: string,
     private readonly runs: readonly Run[],
   ) {
-    this.logHeader = `,"origin":${JSON.stringify(origin)},"record":{`;
+    this.logHeader = Buffer.from(`,"origin":${JSON.stringify(origin)},"record":{`, 'utf8');
   }
 
   leavesOf(append: AppendJson): BytesLeaf[] | undefined {
     const leaves: BytesLeaf[] = [];
-    const appendHeader = `{"appendStart":${append.start},"eventId":"`;
+    const appendHeader = Buffer.from(`{"appendStart":${append.start},"eventId":"`, 'latin1');
     for (let offset = 0; offset < append.eventIds.length; offset++) {
       if (!this.atLine()) return undefined;
       const leaf = this.readLine(appendHeader, append.start + offset, append.eventIds[offset]!);
@@ -217,40 +217,56 @@ class LineReader {
 
   /**
    * The next line as the leaf `leafIndex`, if it is byte for byte the archiver's line for that leaf. The
-   * header is read as latin1 and compared piece by piece at known offsets: the append's part, the event id
-   * (taken as is: an id that JSON would escape never matches a plain id here, and goes to the full path),
-   * the stored leaf hash (kept, for LogVerifier to compare), the leaf index, and the log's part.
+   * header is compared in place, piece by piece: the append's part, the event id, the stored leaf hash (kept,
+   * for LogVerifier to compare), the leaf index and the log's part. Only the leaf hash becomes a string.
    */
-  private readLine(appendHeader: string, leafIndex: number, eventId: string): BytesLeaf | undefined {
+  private readLine(appendHeader: Buffer, leafIndex: number, eventId: string): BytesLeaf | undefined {
     const { bytes, position } = this;
     const end = bytes.indexOf(NEWLINE, position);
     if (end < 0 || bytes[end - 1] !== CLOSE_BRACE || leafIndex > this.runs[this.run]!.last) return undefined;
-    const index = String(leafIndex);
-    const hashAt = appendHeader.length + eventId.length + LEAF_HASH_KEY.length;
-    const indexAt = hashAt + LEAF_HASH_HEX + LEAF_INDEX_KEY.length;
-    const headerLength = indexAt + index.length + this.logHeader.length;
-    if (end - position <= headerLength) return undefined;
-    const header = latin1(bytes, position, position + headerLength);
-    const matches =
-      header.startsWith(appendHeader) &&
-      header.startsWith(eventId, appendHeader.length) &&
-      header.startsWith(LEAF_HASH_KEY, hashAt - LEAF_HASH_KEY.length) &&
-      header.startsWith(LEAF_INDEX_KEY, indexAt - LEAF_INDEX_KEY.length) &&
-      header.startsWith(index, indexAt) &&
-      header.endsWith(this.logHeader);
-    // An id that JSON escapes, or that is not ASCII, has other bytes in the line than its latin1 text here,
-    // so it never matches: such lines go to the full path.
-    if (!matches) return undefined;
+    // Each piece is compared where the one before ended; -1 once one differs.
+    let at = bytesAt(bytes, position, appendHeader);
+    at = plainTextAt(bytes, at, eventId);
+    at = bytesAt(bytes, at, LEAF_HASH_KEY);
+    const hashAt = at;
+    at = bytesAt(bytes, at < 0 ? at : at + LEAF_HASH_HEX, LEAF_INDEX_KEY);
+    at = plainTextAt(bytes, at, String(leafIndex));
+    at = bytesAt(bytes, at, this.logHeader);
+    if (at < 0) return undefined;
+    // `at` is past the record's `{`; the line's final `}` must come after it.
+    if (at > end - 1) return undefined;
     this.position = end + 1;
     this.next = leafIndex + 1;
     return {
       leafIndex,
       eventId,
-      leafHash: header.slice(hashAt, hashAt + LEAF_HASH_HEX),
+      leafHash: latin1(bytes, hashAt, hashAt + LEAF_HASH_HEX),
       // From the record's `{` (the last byte of the header) to before the line's final `}`.
-      recordBytes: bytes.subarray(position + headerLength - 1, end - 1),
+      recordBytes: bytes.subarray(at - 1, end - 1),
     };
   }
+}
+
+/** The offset after `expected` if `bytes` hold it at `at` (not -1), else -1. */
+function bytesAt(bytes: Buffer, at: number, expected: Buffer): number {
+  if (at < 0 || at + expected.length > bytes.length) return -1;
+  for (let i = 0; i < expected.length; i++) if (bytes[at + i] !== expected[i]) return -1;
+  return at + expected.length;
+}
+
+/**
+ * The offset after `text` if `bytes` hold it at `at`, as JSON writes it: `text` must be printable ASCII
+ * other than `"` and `\\`. An id with any other character (escaped in JSON, or UTF-8) never matches, and its
+ * line goes to the full path, which decodes it.
+ */
+function plainTextAt(bytes: Buffer, at: number, text: string): number {
+  if (at < 0 || at + text.length > bytes.length) return -1;
+  for (let i = 0; i < text.length; i++) {
+    const char = text.charCodeAt(i);
+    if (char < 0x20 || char > 0x7e || char === QUOTE || char === BACKSLASH || bytes[at + i] !== char)
+      return -1;
+  }
+  return at + text.length;
 }
 
 /**
@@ -260,8 +276,10 @@ class LineReader {
 const latin1 = (bytes: Buffer, start: number, end: number): string =>
   (bytes as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(start, end);
 
-const LEAF_HASH_KEY = '","leafHash":"';
-const LEAF_INDEX_KEY = '","leafIndex":';
+const LEAF_HASH_KEY = Buffer.from('","leafHash":"', 'latin1');
+const LEAF_INDEX_KEY = Buffer.from('","leafIndex":', 'latin1');
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
 
 function parseJson(text: string): unknown {
   try {

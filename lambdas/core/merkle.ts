@@ -51,8 +51,41 @@ export const nodeHash = (left: Hash, right: Hash): Hash => {
   return Buffer.from(latin1Digest('sha256', nodeInput), 'latin1');
 };
 
-/** `CompactRange.appendHex`'s stack: a frontier has at most 53 hashes (sizes below 2^53), plus one leaf. */
-const mergeStack = Buffer.alloc(64 * HASH_BYTES);
+/** Buffer methods `write` and `toString` call after resolving their encoding argument (Node has had them since 0.x). */
+type RawBuffer = Buffer & {
+  hexWrite(text: string, offset: number, length: number): number;
+  latin1Write(text: string, offset: number, length: number): number;
+};
+
+/**
+ * `CompactRange.appendHex`'s scratch stack: a frontier has at most 53 hashes (sizes below 2^53), plus one
+ * leaf. Slot k is at 1 + 32k, so the byte before slot k (the last byte of slot k - 1, or the leading byte)
+ * can be set to 0x01 for a moment to make slots k and k + 1 one node input, `0x01 || left || right`, in
+ * place: a merge copies nothing and allocates nothing (the views over each pair are made once, here).
+ */
+class MergeStack {
+  static readonly SLOTS = 64;
+  readonly bytes = Buffer.alloc(1 + MergeStack.SLOTS * HASH_BYTES) as RawBuffer;
+  private readonly pairs = Array.from({ length: MergeStack.SLOTS - 1 }, (_, k) =>
+    this.bytes.subarray(this.slot(k) - 1, this.slot(k + 2)),
+  );
+
+  slot(k: number): number {
+    return 1 + HASH_BYTES * k;
+  }
+
+  /** Slot k becomes the node over slots k and k + 1. */
+  merge(k: number): void {
+    const prefix = this.slot(k) - 1;
+    const saved = this.bytes[prefix]!;
+    this.bytes[prefix] = NODE_PREFIX[0]!;
+    const node = latin1Digest('sha256', this.pairs[k]!);
+    this.bytes[prefix] = saved;
+    this.bytes.latin1Write(node, this.slot(k), HASH_BYTES);
+  }
+}
+
+const mergeStack = new MergeStack();
 
 /** Scratch input of one leaf: 0x00 || leaf, grown to the largest leaf hashed so far. */
 let leafInput = Buffer.alloc(4096);
@@ -145,24 +178,25 @@ export class CompactRange {
   appendHex(leaves: readonly string[]): void {
     const stack = mergeStack;
     let top = 0;
-    for (const hash of this.hashes) stack.set(hash, HASH_BYTES * top++);
+    for (const hash of this.hashes) stack.bytes.set(hash, stack.slot(top++));
     let size = this.currentSize;
     for (const hex of leaves) {
-      if (hex.length !== 2 * HASH_BYTES || stack.write(hex, HASH_BYTES * top, 'hex') !== HASH_BYTES)
+      if (
+        hex.length !== 2 * HASH_BYTES ||
+        stack.bytes.hexWrite(hex, stack.slot(top), HASH_BYTES) !== HASH_BYTES
+      )
         throw new RangeError(`leaf hash ${JSON.stringify(hex)} is not 32 bytes of hex`);
       top += 1;
       // As in `append`: each trailing one bit of the old size merges the top two hashes.
       for (let carry = size; carry % 2 === 1; carry = (carry - 1) / 2) {
         top -= 1;
-        const left = HASH_BYTES * (top - 1);
-        stack.copy(nodeInput, 1, left, left + 2 * HASH_BYTES);
-        stack.write(latin1Digest('sha256', nodeInput), left, 'latin1');
+        stack.merge(top - 1);
       }
       size += 1;
     }
     this.hashes.length = 0;
     for (let k = 0; k < top; k++)
-      this.hashes.push(Uint8Array.from(stack.subarray(HASH_BYTES * k, HASH_BYTES * (k + 1))));
+      this.hashes.push(Uint8Array.from(stack.bytes.subarray(stack.slot(k), stack.slot(k + 1))));
     this.currentSize = size;
   }
 
