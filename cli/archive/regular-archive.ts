@@ -71,7 +71,7 @@ function recordsAnEventTwice(appends: ReadonlyMap<string, readonly AppendJson[]>
 function readKeys(objects: readonly StoredObject[]): PublicKeyInfo[] | undefined {
   const keys: PublicKeyInfo[] = [];
   for (const { body } of objects) {
-    const parsed = ArchivedKey.safeParse(parseJson(Buffer.from(body).toString('utf8')));
+    const parsed = ArchivedKey.safeParse(parseJson(textOf(body)));
     if (!parsed.success) return undefined;
     keys.push(parsed.data);
   }
@@ -88,7 +88,7 @@ function readAppends(
 ): Map<string, AppendJson[]> | undefined {
   const byOrigin = new Map<string, AppendJson[]>();
   for (const { body } of objects) {
-    for (const line of Buffer.from(body).toString('utf8').split('\n')) {
+    for (const line of textOf(body).split('\n')) {
       if (line === '') continue;
       const append = parseJson(line) as Partial<Record<keyof AppendJson, unknown>> | undefined;
       if (!isPlaced(append)) return undefined;
@@ -280,6 +280,10 @@ const LEAF_HASH_KEY = Buffer.from('","leafHash":"', 'latin1');
 const LEAF_INDEX_KEY = Buffer.from('","leafIndex":', 'latin1');
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
+
+/** The text of a stored object, read in place. */
+const textOf = (body: Uint8Array) =>
+  Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
 
 function parseJson(text: string): unknown {
   try {

@@ -9,6 +9,7 @@ import {
   type Hash,
   inclusionProofFromLeaves,
   leafHash,
+  leafHashHex,
   nodeHash,
   PartialTree,
   rootFromInclusionProof,
@@ -201,6 +202,23 @@ describe('RFC 6962 hashing against the Certificate Transparency reference data',
   it('gives a one-leaf tree an empty proof whose root is the leaf hash', () => {
     expect(inclusionProofFromLeaves(ctLeafHashes, 0, 1)).toEqual([]);
     expect(verifyInclusion(ctLeafHashes[0]!, 0, 1, [], unhex(CT_ROOTS[0]!))).toBe(true);
+  });
+});
+
+describe('leafHashHex', () => {
+  it('is the hex of leafHash for leaves of any length, before and after its buffer grows', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), (leaf) => {
+        expect(leafHashHex(leaf)).toBe(hex(leafHash(leaf)));
+      }),
+      { numRuns: 500 },
+    );
+    const large = new Uint8Array(10_000).fill(7);
+    expect(leafHashHex(large)).toBe(hex(leafHash(large)));
+    for (const length of [0, 1, 63, 4095, 4096, 9_999]) {
+      const leaf = large.subarray(0, length);
+      expect(leafHashHex(leaf)).toBe(hex(leafHash(leaf)));
+    }
   });
 });
 
