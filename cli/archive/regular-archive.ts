@@ -206,7 +206,7 @@ class LineReader {
     const run = this.runs[this.run + 1];
     if (!run || run.first !== this.next) return false;
     try {
-      this.bytes = gunzipBytes(run.body, { skipCrc: true });
+      this.bytes = gunzipBytes(run.body);
     } catch {
       return false;
     }

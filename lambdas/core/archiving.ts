@@ -287,25 +287,16 @@ export function gzipDeterministic(bytes: Uint8Array): Uint8Array {
  * archive is mostly its events objects. Anything else (several members, a header CRC, bytes that are not
  * gzip) goes through `gunzipSync`, whose errors then say what is wrong.
  */
-export function gunzipBytes(body: Uint8Array, options: GunzipOptions = {}): Buffer {
+export function gunzipBytes(body: Uint8Array): Buffer {
   const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-  return inflateSingleMember(bytes, options) ?? gunzipSync(bytes, { chunkSize: outputSizeHint(bytes) });
-}
-
-export interface GunzipOptions {
-  /**
-   * Skip the CRC-32 of a single-member object (its length is still checked). Only for a reader that checks
-   * every byte of the output by stronger means anyway: the archive verifier's fast path compares each line's
-   * header byte for byte and hashes each record with SHA-256, so a changed byte fails there.
-   */
-  readonly skipCrc?: boolean;
+  return inflateSingleMember(bytes) ?? gunzipSync(bytes, { chunkSize: outputSizeHint(bytes) });
 }
 
 const GZIP_TRAILER = 8;
 const FLAG = { hcrc: 0x02, extra: 0x04, name: 0x08, comment: 0x10 } as const;
 
 /** The member's output if `bytes` is exactly one gzip member whose CRC and length hold; else undefined. */
-function inflateSingleMember(bytes: Buffer, options: GunzipOptions): Buffer | undefined {
+function inflateSingleMember(bytes: Buffer): Buffer | undefined {
   const header = memberHeaderLength(bytes);
   if (header === undefined || bytes.length < header + GZIP_TRAILER) return undefined;
   const deflated = bytes.subarray(header, bytes.length - GZIP_TRAILER);
@@ -319,8 +310,7 @@ function inflateSingleMember(bytes: Buffer, options: GunzipOptions): Buffer | un
   const whole = inflated.engine.bytesWritten === deflated.length;
   const crc = bytes.readUInt32LE(bytes.length - GZIP_TRAILER);
   const size = bytes.readUInt32LE(bytes.length - 4);
-  const intact = whole && size === output.length % 2 ** 32;
-  return intact && (options.skipCrc || crc32(output) === crc) ? output : undefined;
+  return whole && size === output.length % 2 ** 32 && crc32(output) === crc ? output : undefined;
 }
 
 /** Length of a gzip member header (RFC 1952 §2.3) without a header CRC; undefined for anything else. */
