@@ -11,12 +11,12 @@ import type { StoredArchive, StoredObject } from './read-archive.ts';
  * each log, the appends follow one another from leaf 0, and the events objects hold runs of consecutive
  * leaves that together cover the appends' leaves exactly once, in key order, one line per leaf.
  *
- * Lines are not parsed. Each line's header is compared, as bytes read as latin1, with the header the archiver
- * writes for that leaf (`{"appendStart":…,"eventId":…,"leafHash":"`, the stored hash, then
- * `","leafIndex":…,"origin":…,"record":{`), which checks every header byte at once; the record's bytes and
- * the stored leaf hash go to `LogVerifier` as a byte leaf, which checks them as it does on any path (leaf
- * hash, the record's own id, roots, signatures, frontiers, the chain of checkpoints). Events objects are
- * inflated one at a time, so memory holds one object's lines besides the appends.
+ * Lines are not parsed. Each line's header is compared byte for byte with the header the archiver writes for
+ * that leaf (`{"appendStart":…,"eventId":"…","leafHash":"`, the stored hash, then
+ * `","leafIndex":…,"origin":…,"record":{`), which checks every header byte; the record's bytes and the stored
+ * leaf hash go to `LogVerifier` as a byte leaf, which checks them as it does on any path (leaf hash, the
+ * record's own id, roots, signatures, frontiers, the chain of checkpoints). Events objects are inflated one
+ * at a time (CRC-32 checked), so memory holds the stored objects and one inflated object besides the appends.
  *
  * It only ever accepts: anything irregular or any failed check returns undefined, and the caller verifies the
  * archive again on the full path (`parseArchive` + `verifyTrail`), which also accepts irregular but valid
@@ -36,11 +36,12 @@ export function verifyRegularArchive(
   if (!keys || !appends || !runs || !sameOrigins(appends, runs)) return undefined;
   const total = [...appends.values()].reduce((sum, log) => sum + log.at(-1)!.size, 0);
   const logs: LogReport[] = [];
+  const keysById = keyMap(keys);
   let done = 0;
   for (const origin of [...appends.keys()].sort()) {
     const log = appends.get(origin)!;
     const head = log.at(-1)!;
-    const verifier = new LogVerifier({ origin, keys: keyMap(keys), knownCheckpoints: [head.checkpoint] });
+    const verifier = new LogVerifier({ origin, keys: keysById, knownCheckpoints: [head.checkpoint] });
     const lines = new LineReader(origin, runs.get(origin)!);
     for (const append of log) {
       const leaves = lines.leavesOf(append);
