@@ -15,7 +15,6 @@ import { createArchiver } from '../lambdas/streams/archiver.ts';
 import { MemoryLedgerStore } from '../test/support/memory-ledger-store.ts';
 import { keyItem, streamEvent, streamRecord } from '../test/unit/stream-fixtures.ts';
 import { benchEvent } from './events.ts';
-import { cpuMicros } from './measure.ts';
 
 const caller = { tenant: 'platform', shards: 2, roles: new Set(['writer'] as const) };
 const identity = {
