@@ -231,7 +231,7 @@ class LineReader {
     at = bytesAt(bytes, at, LEAF_HASH_KEY);
     const hashAt = at;
     at = bytesAt(bytes, at < 0 ? at : at + LEAF_HASH_HEX, LEAF_INDEX_KEY);
-    at = plainTextAt(bytes, at, String(leafIndex));
+    at = numberAt(bytes, at, leafIndex);
     at = bytesAt(bytes, at, this.logHeader);
     if (at < 0) return undefined;
     // `at` is past the record's `{`; the line's final `}` must come after it.
@@ -270,6 +270,19 @@ function plainTextAt(bytes: Buffer, at: number, text: string): number {
   return at + text.length;
 }
 
+/** The offset after the digits of `value` (a whole number, as JSON writes it) if `bytes` hold them at `at`. */
+function numberAt(bytes: Buffer, at: number, value: number): number {
+  if (at < 0) return -1;
+  let end = at;
+  let read = 0;
+  while (end < bytes.length && bytes[end]! >= ZERO && bytes[end]! <= NINE)
+    read = read * 10 + bytes[end++]! - ZERO;
+  const digits = end - at;
+  // No leading zero, and few enough digits to be exact (a log's size stays below 2^53).
+  if (digits === 0 || digits > 16 || (digits > 1 && bytes[at] === ZERO) || read !== value) return -1;
+  return end;
+}
+
 /**
  * Bytes as latin1 text (one char per byte). `latin1Slice` is what `toString('latin1', …)` calls after
  * resolving its encoding argument; called directly, once per line, it saves that work.
@@ -281,6 +294,8 @@ const LEAF_HASH_KEY = Buffer.from('","leafHash":"', 'latin1');
 const LEAF_INDEX_KEY = Buffer.from('","leafIndex":', 'latin1');
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
+const ZERO = 0x30;
+const NINE = 0x39;
 
 /** The text of a stored object, read in place. */
 const textOf = (body: Uint8Array) =>
