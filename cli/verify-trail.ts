@@ -89,6 +89,7 @@ const UNKNOWN_LOG = '(unknown log)';
 
 /** One log's verified leaves by position: ids, and the leaf object served (bytes) or the leaf hash (records). */
 interface LogLeaves {
+  readonly tenant: string;
   readonly ids: LeafSlots<string>;
   /** The leaf as pushed, for leaves served as bytes (an archive's lines): listed lines are these objects. */
   readonly leaves: LeafSlots<BytesLeaf>;
@@ -96,47 +97,67 @@ interface LogLeaves {
   readonly hashes: LeafSlots<string>;
 }
 
+interface LeafPosition {
+  readonly origin: string;
+  readonly leafIndex: number;
+}
+
+/**
+ * Which event an id names: ids are unique within a tenant, and two tenants may share one. A scope names the
+ * tenant, or a log (its tenant's); a log no verified leaf is in matches nothing.
+ */
+interface IdScope {
+  readonly tenant?: string | undefined;
+  readonly origin?: string | undefined;
+}
+
 /**
  * The verified leaves: by position (each log's leaves, as LogVerifier reports them append by append), and by
  * event id, built only when something asks by id (the API lists records by id; an archive lists its lines
- * with their positions). An id recorded twice is found with one Set probe per leaf. Nothing per leaf is
- * allocated here: the slots hold what the appends already hold.
+ * with their positions). An id recorded twice in one tenant is found with one Set probe per leaf; the same id
+ * in two tenants is two events, as the ledger keys them. Nothing per leaf is allocated here: the slots hold
+ * what the appends already hold.
  */
 class LeafIndex {
-  private readonly ids = new Set<string>();
+  private readonly idsByTenant = new Map<string, Set<string>>();
   private readonly logs = new Map<string, LogLeaves>();
-  private byId: Map<string, { readonly origin: string; readonly leafIndex: number }> | undefined;
+  private byId: Map<string, LeafPosition[]> | undefined;
   duplicate: VerifyFailure | undefined;
 
   add(append: VerifiedAppend): void {
     let log = this.logs.get(append.origin);
     if (!log) {
-      log = { ids: new LeafSlots(), leaves: new LeafSlots(), hashes: new LeafSlots() };
+      log = { tenant: append.tenant, ids: new LeafSlots(), leaves: new LeafSlots(), hashes: new LeafSlots() };
       this.logs.set(append.origin, log);
+    }
+    let ids = this.idsByTenant.get(append.tenant);
+    if (!ids) {
+      ids = new Set();
+      this.idsByTenant.set(append.tenant, ids);
     }
     for (let i = 0; i < append.eventIds.length; i++) {
       const eventId = append.eventIds[i]!;
       const leafIndex = append.start + i;
-      this.noteId(eventId, append.origin, leafIndex);
+      this.noteId(ids, eventId, append, leafIndex);
       log.ids.set(leafIndex, eventId);
       const leaf = append.leaves[i] as object;
       if ('recordBytes' in leaf) log.leaves.set(leafIndex, leaf as BytesLeaf);
       else log.hashes.set(leafIndex, append.leafHashes[i]!);
-      this.byId?.set(eventId, { origin: append.origin, leafIndex });
+      if (this.byId) addPosition(this.byId, eventId, { origin: append.origin, leafIndex });
     }
   }
 
-  private noteId(eventId: string, origin: string, leafIndex: number): void {
-    const known = this.ids.size;
-    this.ids.add(eventId);
-    if (this.ids.size !== known || this.duplicate) return;
-    const earlier = this.get(eventId)!;
+  private noteId(ids: Set<string>, eventId: string, append: VerifiedAppend, leafIndex: number): void {
+    const known = ids.size;
+    ids.add(eventId);
+    if (ids.size !== known || this.duplicate) return;
+    const earlier = this.get(eventId, { tenant: append.tenant })!;
     this.duplicate = {
-      origin,
+      origin: append.origin,
       check: 'event-id',
       leafIndex,
       eventId,
-      message: `event ${eventId} is recorded twice: at ${earlier.origin} leaf ${earlier.leafIndex} and here`,
+      message: `event ${eventId} is recorded twice in tenant ${append.tenant}: at ${earlier.origin} leaf ${earlier.leafIndex} and here`,
     };
   }
 
@@ -156,16 +177,16 @@ class LeafIndex {
     );
   }
 
-  get(eventId: string): VerifiedLeaf | undefined {
-    if (!this.ids.has(eventId)) return undefined;
-    if (!this.byId) {
-      const byId = new Map<string, { readonly origin: string; readonly leafIndex: number }>();
-      for (const [origin, log] of this.logs) {
-        for (const [leafIndex, id] of log.ids.entries()) byId.set(id, { origin, leafIndex });
-      }
-      this.byId = byId;
-    }
-    const at = this.byId.get(eventId);
+  /** The verified leaf of an event: in the scope's tenant when it names one, else the first found. */
+  get(eventId: string, scope: IdScope = {}): VerifiedLeaf | undefined {
+    const positions = this.indexById().get(eventId) ?? [];
+    const tenant =
+      scope.tenant ??
+      (scope.origin === undefined ? undefined : (this.logs.get(scope.origin)?.tenant ?? null));
+    const at =
+      tenant === undefined
+        ? positions[0]
+        : positions.find((position) => this.logs.get(position.origin)!.tenant === tenant);
     if (!at) return undefined;
     const log = this.logs.get(at.origin)!;
     const recordBytes = log.leaves.get(at.leafIndex)?.recordBytes;
@@ -177,6 +198,24 @@ class LeafIndex {
       recordBytes,
     };
   }
+
+  /** The by-id index, built on first use and kept up to date by `add` from then on. */
+  private indexById(): Map<string, LeafPosition[]> {
+    if (!this.byId) {
+      const byId = new Map<string, LeafPosition[]>();
+      for (const [origin, log] of this.logs) {
+        for (const [leafIndex, id] of log.ids.entries()) addPosition(byId, id, { origin, leafIndex });
+      }
+      this.byId = byId;
+    }
+    return this.byId;
+  }
+}
+
+function addPosition(byId: Map<string, LeafPosition[]>, eventId: string, position: LeafPosition): void {
+  const positions = byId.get(eventId);
+  if (positions) positions.push(position);
+  else byId.set(eventId, [position]);
 }
 
 const equalBytes = (a: Uint8Array, b: Uint8Array) =>
@@ -283,7 +322,7 @@ function strayReceipt(
 ): VerifyFailure | undefined {
   const sizes = verifiedSizes(runs);
   for (const receipt of [...receipts].sort((a, b) => a.leafIndex - b.leafIndex)) {
-    if (index.get(receipt.eventId)) continue;
+    if (index.get(receipt.eventId, { origin: receipt.origin })) continue;
     return (
       checkEventPosition(receipt, sizes) ?? {
         origin: receipt.origin,
@@ -328,11 +367,12 @@ async function checkListedEvents(
           },
           listed,
         };
-      let leaf = index.get(eventId);
+      const scope = listedScope(event);
+      let leaf = index.get(eventId, scope);
       if (!leaf) {
-        const failure = await placeListed(source, index, runs, eventId);
+        const failure = await placeListed(source, index, runs, eventId, scope);
         if (failure) return { failure, listed };
-        leaf = index.get(eventId)!;
+        leaf = index.get(eventId, scope)!;
       }
       if (sameBytes(event, leaf)) continue;
       return {
@@ -350,6 +390,12 @@ async function checkListedEvents(
   return { listed };
 }
 
+/** The tenant a listed event belongs to: its record's, or its log's; unknown for a bare listing. */
+function listedScope(event: ListedEvent): IdScope {
+  if ('recordBytes' in event) return { origin: event.origin };
+  return { tenant: typeof event.record.tenant === 'string' ? event.record.tenant : undefined };
+}
+
 function listedId(event: ListedEvent): string | undefined {
   if ('recordBytes' in event) return event.eventId;
   return typeof event.record.id === 'string' ? event.record.id : undefined;
@@ -361,10 +407,11 @@ async function placeListed(
   index: LeafIndex,
   runs: ReadonlyMap<string, Run>,
   eventId: string,
+  scope: IdScope,
 ): Promise<VerifyFailure | undefined> {
   const placed = await place(source, runs, eventId);
   if (placed) return placed;
-  if (index.get(eventId)) return undefined;
+  if (index.get(eventId, scope)) return undefined;
   return {
     origin: UNKNOWN_LOG,
     check: 'orphan',

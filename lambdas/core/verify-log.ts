@@ -108,6 +108,8 @@ function readAppend(input: unknown): { append: VerifiableAppend; leaves: AnyLeaf
 /** An append that verified completely: its leaves as they were served, and their hashes (hex). */
 export interface VerifiedAppend {
   readonly origin: string;
+  /** The tenant the append says it belongs to (an event id is unique within a tenant). */
+  readonly tenant: string;
   readonly start: number;
   readonly eventIds: readonly string[];
   /** The leaf objects pushed (an archive's lines themselves), in leaf order. */
@@ -439,6 +441,7 @@ export class LogVerifier {
     this.leaves += leaves.hashes.length;
     this.options.onAppend?.({
       origin: this.origin,
+      tenant: append.tenant,
       start: append.start,
       eventIds: append.eventIds,
       leaves: append.leaves,
