@@ -1,7 +1,7 @@
 import { canonicalBytes } from '#core/canonical.ts';
 import { parseCheckpointBody, type SignedCheckpoint } from '#core/checkpoint.ts';
 import { LeafSlots } from '#core/leaf-slots.ts';
-import { fromHex, leafHash, leafHashHex, toHex } from '#core/merkle.ts';
+import { equalBytes, fromHex, leafHash, leafHashHex, toHex } from '#core/merkle.ts';
 import type { Receipt } from '#core/receipt.ts';
 import { keyMap, type PublicKeyInfo } from '#core/signer.ts';
 import {
@@ -217,9 +217,6 @@ function addPosition(byId: Map<string, LeafPosition[]>, eventId: string, positio
   if (positions) positions.push(position);
   else byId.set(eventId, [position]);
 }
-
-const equalBytes = (a: Uint8Array, b: Uint8Array) =>
-  a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
 
 /**
  * Whether a listed event has the verified leaf's bytes: compared directly when both sides are bytes

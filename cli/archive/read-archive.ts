@@ -10,6 +10,7 @@ import {
 import { gunzipBytes } from '#core/archiving.ts';
 import { canonicalize } from '#core/canonical.ts';
 import { LeafSlots } from '#core/leaf-slots.ts';
+import { equalBytes, utf8Text } from '#core/merkle.ts';
 import type { ArchiveStore } from '#core/ports.ts';
 import type { PublicKeyInfo } from '#core/signer.ts';
 import type { VerifyFailure } from '#core/verify-log.ts';
@@ -185,8 +186,9 @@ function readEventsLines(body: Uint8Array, key: string): ArchivedLine[] {
   }
 }
 
-function parseKey(bytes: Uint8Array, key: string): PublicKeyInfo {
-  const parsed = ArchivedKey.safeParse(lines(Buffer.from(bytes).toString('utf8'), key)[0]);
+/** A keys/ object's public key; throws `ArchiveReadError` for anything else. */
+export function parseKey(bytes: Uint8Array, key: string): PublicKeyInfo {
+  const parsed = ArchivedKey.safeParse(lines(utf8Text(bytes), key)[0]);
   if (!parsed.success) return fail({ check: 'format', message: `${key} is not a public key object` });
   return parsed.data;
 }
@@ -234,11 +236,7 @@ function addEvent(
   }
   // A leaf stored twice is stored with the same bytes: the record's bytes are the leaf, compared exactly.
   if (
-    !Buffer.from(
-      earlier.recordBytes.buffer,
-      earlier.recordBytes.byteOffset,
-      earlier.recordBytes.length,
-    ).equals(line.recordBytes) ||
+    !equalBytes(earlier.recordBytes, line.recordBytes) ||
     earlier.eventId !== line.eventId ||
     earlier.leafHash !== line.leafHash ||
     earlier.appendStart !== line.appendStart

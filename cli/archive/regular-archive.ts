@@ -1,10 +1,11 @@
-import { ARCHIVE_PREFIXES, ArchivedKey, originFromSlug } from '#core/archive-layout.ts';
+import { ARCHIVE_PREFIXES, originFromSlug } from '#core/archive-layout.ts';
 import { gunzipBytes } from '#core/archiving.ts';
+import { utf8Text } from '#core/merkle.ts';
 import { keyMap, type PublicKeyInfo } from '#core/signer.ts';
 import { type BytesLeaf, LogVerifier } from '#core/verify-log.ts';
 import type { AppendJson } from '#core/wire.ts';
 import { type LogReport, logReport, type TrailReport, trailTotals } from '../verify-trail.ts';
-import type { StoredArchive, StoredObject } from './read-archive.ts';
+import { ArchiveReadError, parseKey, type StoredArchive, type StoredObject } from './read-archive.ts';
 
 /**
  * The fast path of archive verification, for an archive laid out as the archiver writes it ("regular"): for
@@ -78,14 +79,14 @@ function recordsAnEventTwice(appends: ReadonlyMap<string, readonly AppendJson[]>
   return [...byTenant.values()].some((tenant) => tenant.ids.size !== tenant.leaves);
 }
 
+/** The public keys, read as the full path reads them; undefined if one is not a key object. */
 function readKeys(objects: readonly StoredObject[]): PublicKeyInfo[] | undefined {
-  const keys: PublicKeyInfo[] = [];
-  for (const { body } of objects) {
-    const parsed = ArchivedKey.safeParse(parseJson(textOf(body)));
-    if (!parsed.success) return undefined;
-    keys.push(parsed.data);
+  try {
+    return objects.map(({ key, body }) => parseKey(body, key));
+  } catch (error) {
+    if (error instanceof ArchiveReadError) return undefined;
+    throw error;
   }
-  return keys;
 }
 
 /**
@@ -98,7 +99,7 @@ function readAppends(
 ): Map<string, AppendJson[]> | undefined {
   const byOrigin = new Map<string, AppendJson[]>();
   for (const { body } of objects) {
-    for (const line of textOf(body).split('\n')) {
+    for (const line of utf8Text(body).split('\n')) {
       if (line === '') continue;
       const append = parseJson(line) as Partial<Record<keyof AppendJson, unknown>> | undefined;
       if (!isPlaced(append)) return undefined;
@@ -305,10 +306,6 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const ZERO = 0x30;
 const NINE = 0x39;
-
-/** The text of a stored object, read in place. */
-const textOf = (body: Uint8Array) =>
-  Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
 
 function parseJson(text: string): unknown {
   try {

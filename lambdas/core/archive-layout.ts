@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { canonicalize } from './canonical.ts';
 import { SignedCheckpoint } from './checkpoint.ts';
+import { utf8Text } from './merkle.ts';
 import { AppendJson } from './wire.ts';
 
 /**
@@ -68,10 +69,7 @@ export interface ArchivedLine {
 export type EventLineFields = Omit<ArchivedLine, 'recordBytes'>;
 
 /** The record of a line as text. */
-export const recordTextOf = (line: Pick<ArchivedLine, 'recordBytes'>): string =>
-  Buffer.from(line.recordBytes.buffer, line.recordBytes.byteOffset, line.recordBytes.byteLength).toString(
-    'utf8',
-  );
+export const recordTextOf = (line: Pick<ArchivedLine, 'recordBytes'>): string => utf8Text(line.recordBytes);
 
 /**
  * The events line for a record whose canonical text is `recordText` (RFC 8785 form of the `ArchivedEvent`

@@ -335,9 +335,6 @@ function outputSizeHint(bytes: Buffer): number {
   return Math.min(Math.max(size + 1, 16 * 1024), 64 * 1024 * 1024);
 }
 
-/** The text of a gzip object (see `gunzipBytes`). Throws zlib's error on bytes that are not gzip. */
-export const gunzipText = (body: Uint8Array): string => gunzipBytes(body).toString('utf8');
-
 /** Reads an events object (gzip JSON lines) as `readEventLines` does; throws on any malformed line. */
 export const readEventsObject = (body: Uint8Array): ArchivedLine[] => readEventLines(gunzipBytes(body));
 

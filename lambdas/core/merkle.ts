@@ -117,8 +117,13 @@ export function leafHashHex(leaf: Uint8Array): string {
 export const toHex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 export const fromHex = (hex: string): Hash => new Uint8Array(Buffer.from(hex, 'hex'));
 export const toBase64 = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64');
-export const equalHashes = (a: Uint8Array, b: Uint8Array) =>
-  a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
+/** Whether two byte arrays hold the same bytes (compared in place, no copies). */
+export const equalBytes = (a: Uint8Array, b: Uint8Array) =>
+  a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
+export const equalHashes = equalBytes;
+/** UTF-8 bytes as text, decoded in place. */
+export const utf8Text = (bytes: Uint8Array) =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 
 /** Sizes of the perfect subtrees that make up a tree of `size` leaves, left to right (binary decomposition). */
 export function frontierSizes(size: number): number[] {

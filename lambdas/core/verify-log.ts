@@ -2,7 +2,16 @@ import { z } from 'zod';
 import { canonicalBytes } from './canonical.ts';
 import { type Checkpoint, parseCheckpointBody, SignedCheckpoint } from './checkpoint.ts';
 import { topLevelIdValue } from './json-scan.ts';
-import { CompactRange, equalHashes, fromHex, type Hash, leafHash, leafHashHex, toHex } from './merkle.ts';
+import {
+  CompactRange,
+  equalHashes,
+  fromHex,
+  type Hash,
+  leafHash,
+  leafHashHex,
+  toHex,
+  utf8Text,
+} from './merkle.ts';
 import { verifyReceipt } from './receipt.ts';
 import { type PublicKeyInfo, verifyCheckpointSignature } from './signer.ts';
 import { AppendJson, LeafJson } from './wire.ts';
@@ -644,7 +653,7 @@ export class LogVerifier {
     const receipt = this.options.receiptFor?.(leaf.eventId);
     if (receipt === undefined) return undefined;
     const verdict = verifyReceipt(
-      'recordBytes' in leaf ? textOf(leaf.recordBytes) : leaf.record,
+      'recordBytes' in leaf ? utf8Text(leaf.recordBytes) : leaf.record,
       receipt,
       this.options.keys,
     );
@@ -754,12 +763,9 @@ function isStringValue(bytes: Uint8Array, at: number, value: string): boolean {
   return true;
 }
 
-const textOf = (bytes: Uint8Array) =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-
 function parseRecord(bytes: Uint8Array): Record<string, unknown> | undefined {
   try {
-    const value: unknown = JSON.parse(textOf(bytes));
+    const value: unknown = JSON.parse(utf8Text(bytes));
     return typeof value === 'object' && value !== null && !Array.isArray(value)
       ? (value as Record<string, unknown>)
       : undefined;
