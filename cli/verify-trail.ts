@@ -140,8 +140,9 @@ class LeafIndex {
       const leafIndex = append.start + i;
       this.noteId(ids, eventId, append, leafIndex);
       log.ids.set(leafIndex, eventId);
-      const leaf = append.leaves[i] as object;
-      if ('recordBytes' in leaf) log.leaves.set(leafIndex, leaf as BytesLeaf);
+      const leaf = append.leaves[i];
+      if (typeof leaf === 'object' && leaf !== null && 'recordBytes' in leaf)
+        log.leaves.set(leafIndex, leaf as BytesLeaf);
       else log.hashes.set(leafIndex, append.leafHashes[i]!);
       if (this.byId) addPosition(this.byId, eventId, { origin: append.origin, leafIndex });
     }

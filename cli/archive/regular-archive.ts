@@ -1,8 +1,9 @@
 import { ARCHIVE_PREFIXES, originFromSlug } from '#core/archive-layout.ts';
 import { gunzipBytes } from '#core/archiving.ts';
+import { EventLinesReader, type HashedLeaves } from '#core/line-kernel.ts';
 import { utf8Text } from '#core/merkle.ts';
 import { keyMap, type PublicKeyInfo } from '#core/signer.ts';
-import { type BytesLeaf, LogVerifier } from '#core/verify-log.ts';
+import { LogVerifier } from '#core/verify-log.ts';
 import type { AppendJson } from '#core/wire.ts';
 import { type LogReport, logReport, type TrailReport, trailTotals } from '../verify-trail.ts';
 import { ArchiveReadError, parseKey, type StoredArchive, type StoredObject } from './read-archive.ts';
@@ -38,6 +39,7 @@ export function verifyRegularArchive(
   const total = [...appends.values()].reduce((sum, log) => sum + log.at(-1)!.size, 0);
   const logs: LogReport[] = [];
   const keysById = keyMap(keys);
+  const leavesByTenant = new Map<string, HashedLeaves[]>();
   let done = 0;
   for (const origin of [...appends.keys()].sort()) {
     const log = appends.get(origin)!;
@@ -47,36 +49,51 @@ export function verifyRegularArchive(
     for (const append of log) {
       const leaves = lines.leavesOf(append);
       if (!leaves || verifier.push({ ...append, leaves }) !== undefined) return undefined;
-      done += leaves.length;
+      leavesByTenant.get(append.tenant)?.push(leaves) ?? leavesByTenant.set(append.tenant, [leaves]);
+      done += leaves.count;
       options.onProgress?.({ phase: 'logs', done, total });
     }
     const verified = verifier.finish({ expectedMinimumSize: head.size });
     if (verified.failure || !lines.finished()) return undefined;
     logs.push(logReport(verified));
   }
-  if (recordsAnEventTwice(appends)) return undefined;
+  if ([...leavesByTenant.values()].some(repeatsAnEventId)) return undefined;
   return { ok: true, logs, totals: trailTotals(logs), eventsListed: done };
 }
 
 /**
  * Whether an event id is on two leaves of one tenant (the full path then names both; two tenants may share
- * an id, as the ledger keys events by tenant and id). Checked in one pass at the end rather than leaf by
- * leaf: sets of every id, filled in between hashing records, cost several times more in cache misses.
+ * an id, as the ledger keys events by tenant and id). Checked once at the end, from the ids' hashes the
+ * line kernel computed as it read each id.
  */
-function recordsAnEventTwice(appends: ReadonlyMap<string, readonly AppendJson[]>): boolean {
-  const byTenant = new Map<string, { ids: Set<string>; leaves: number }>();
-  for (const log of appends.values()) {
-    for (const append of log) {
-      let tenant = byTenant.get(append.tenant);
-      if (!tenant) {
-        tenant = { ids: new Set(), leaves: 0 };
-        byTenant.set(append.tenant, tenant);
-      }
-      for (const eventId of append.eventIds) tenant.ids.add(eventId);
-      tenant.leaves += append.eventIds.length;
-    }
+function repeatsAnEventId(leaves: readonly HashedLeaves[]): boolean {
+  const ids: string[] = [];
+  const hashes = new Uint32Array(leaves.reduce((sum, append) => sum + append.count, 0));
+  for (const append of leaves) {
+    hashes.set(append.idHashes, ids.length);
+    for (const id of append.eventIds) ids.push(id);
   }
-  return [...byTenant.values()].some((tenant) => tenant.ids.size !== tenant.leaves);
+  return repeatsAString(ids, hashes);
+}
+
+/**
+ * Whether a string is in `strings` twice, given a 32-bit hash of each (equal strings, equal hashes): an
+ * open-addressing table of the hashes, with strings compared only when their hashes are equal. Several
+ * times cheaper than a Set of the strings, which hashes each string again.
+ */
+export function repeatsAString(strings: readonly string[], hashes: Uint32Array): boolean {
+  const slots = new Int32Array(2 ** Math.ceil(Math.log2(2 * strings.length + 2)));
+  const mask = slots.length - 1;
+  for (let i = 0; i < strings.length; i++) {
+    const hash = hashes[i]!;
+    let slot = hash & mask;
+    for (let other = slots[slot]!; other !== 0; other = slots[slot]!) {
+      if (hashes[other - 1] === hash && strings[other - 1] === strings[i]) return true;
+      slot = (slot + 1) & mask;
+    }
+    slots[slot] = i + 1;
+  }
+  return false;
 }
 
 /** The public keys, read as the full path reads them; undefined if one is not a key object. */
@@ -167,145 +184,61 @@ function sameOrigins(appends: ReadonlyMap<string, unknown>, runs: ReadonlyMap<st
   return appends.size === runs.size && [...appends.keys()].every((origin) => runs.has(origin));
 }
 
-const NEWLINE = 0x0a;
-const CLOSE_BRACE = 0x7d;
-const LEAF_HASH_HEX = 64;
-
 /**
  * Reads one log's leaves from its runs in order: leaf i is the next line of the run that holds i, and a run
- * is inflated when its first leaf is reached. Any line that is not exactly the archiver's line for its leaf,
- * a run that does not start where the previous one ended, or one with more or fewer lines than its key
- * names, ends the fast path (undefined).
+ * is inflated when its first leaf is reached. `EventLinesReader` checks the lines and hashes the records; a
+ * run that does not start where the previous one ended, or one with more or fewer lines than its key names,
+ * ends the fast path (undefined).
  */
 class LineReader {
-  /** The end of every header of this log: `,"origin":"…","record":{`. */
-  private readonly logHeader: Buffer;
+  private readonly lines: EventLinesReader;
   private next = 0;
   private run = -1;
-  private bytes: Buffer = Buffer.alloc(0);
-  private position = 0;
 
   constructor(
     origin: string,
     private readonly runs: readonly Run[],
   ) {
-    this.logHeader = Buffer.from(`,"origin":${JSON.stringify(origin)},"record":{`, 'utf8');
+    this.lines = new EventLinesReader(origin);
   }
 
-  leavesOf(append: AppendJson): BytesLeaf[] | undefined {
-    const leaves: BytesLeaf[] = [];
-    const appendHeader = Buffer.from(`{"appendStart":${append.start},"eventId":"`, 'latin1');
-    for (let offset = 0; offset < append.eventIds.length; offset++) {
-      if (!this.atLine()) return undefined;
-      const leaf = this.readLine(appendHeader, append.start + offset, append.eventIds[offset]!);
-      if (!leaf) return undefined;
-      leaves.push(leaf);
+  leavesOf(append: AppendJson): HashedLeaves | undefined {
+    if (append.start !== this.next) return undefined;
+    const leaves = EventLinesReader.leavesFor(append.start, append.eventIds);
+    for (let offset = 0; offset < leaves.count; ) {
+      const run = this.runWithNextLeaf();
+      if (!run) return undefined;
+      const count = Math.min(leaves.count - offset, run.last + 1 - this.next);
+      if (!this.lines.readLeaves(leaves, offset, count)) return undefined;
+      offset += count;
+      this.next += count;
     }
     return leaves;
   }
 
   /** Whether every run was read to its end. */
   finished(): boolean {
-    return this.run === this.runs.length - 1 && this.position === this.bytes.length;
+    const last = this.runs.at(-1);
+    return this.run === this.runs.length - 1 && this.next === (last?.last ?? -1) + 1 && this.lines.atEnd;
   }
 
-  /** Moves to the next run when the current one is read up; false if the next leaf is in no run. */
-  private atLine(): boolean {
-    if (this.position < this.bytes.length) return true;
+  /** The run holding the next leaf, inflated and loaded when it is reached; undefined if there is none. */
+  private runWithNextLeaf(): Run | undefined {
     const current = this.runs[this.run];
-    if (current && this.next !== current.last + 1) return false;
+    if (current && this.next <= current.last) return this.lines.atEnd ? undefined : current;
+    // The current run must be read up, and the next one must start where it ended.
+    if (current && !this.lines.atEnd) return undefined;
     const run = this.runs[this.run + 1];
-    if (!run || run.first !== this.next) return false;
+    if (!run || run.first !== this.next) return undefined;
     try {
-      this.bytes = gunzipBytes(run.body);
+      this.lines.load(gunzipBytes(run.body));
     } catch {
-      return false;
+      return undefined;
     }
     this.run += 1;
-    this.position = 0;
-    return this.bytes.length > 0;
-  }
-
-  /**
-   * The next line as the leaf `leafIndex`, if it is byte for byte the archiver's line for that leaf. The
-   * header is compared in place, piece by piece: the append's part, the event id, the stored leaf hash (kept,
-   * for LogVerifier to compare), the leaf index and the log's part. Only the leaf hash becomes a string.
-   */
-  private readLine(appendHeader: Buffer, leafIndex: number, eventId: string): BytesLeaf | undefined {
-    const { bytes, position } = this;
-    const end = bytes.indexOf(NEWLINE, position);
-    if (end < 0 || bytes[end - 1] !== CLOSE_BRACE || leafIndex > this.runs[this.run]!.last) return undefined;
-    // Each piece is compared where the one before ended; -1 once one differs.
-    let at = bytesAt(bytes, position, appendHeader);
-    at = plainTextAt(bytes, at, eventId);
-    at = bytesAt(bytes, at, LEAF_HASH_KEY);
-    const hashAt = at;
-    at = bytesAt(bytes, at < 0 ? at : at + LEAF_HASH_HEX, LEAF_INDEX_KEY);
-    at = numberAt(bytes, at, leafIndex);
-    at = bytesAt(bytes, at, this.logHeader);
-    if (at < 0) return undefined;
-    // `at` is past the record's `{`; the line's final `}` must come after it.
-    if (at > end - 1) return undefined;
-    this.position = end + 1;
-    this.next = leafIndex + 1;
-    return {
-      leafIndex,
-      eventId,
-      leafHash: latin1(bytes, hashAt, hashAt + LEAF_HASH_HEX),
-      // From the record's `{` (the last byte of the header) to before the line's final `}`.
-      recordBytes: bytes.subarray(at - 1, end - 1),
-    };
+    return run;
   }
 }
-
-/** The offset after `expected` if `bytes` hold it at `at` (not -1), else -1. */
-function bytesAt(bytes: Buffer, at: number, expected: Buffer): number {
-  if (at < 0 || at + expected.length > bytes.length) return -1;
-  for (let i = 0; i < expected.length; i++) if (bytes[at + i] !== expected[i]) return -1;
-  return at + expected.length;
-}
-
-/**
- * The offset after `text` if `bytes` hold it at `at`, as JSON writes it: `text` must be printable ASCII
- * other than `"` and `\\`. An id with any other character (escaped in JSON, or UTF-8) never matches, and its
- * line goes to the full path, which decodes it.
- */
-function plainTextAt(bytes: Buffer, at: number, text: string): number {
-  if (at < 0 || at + text.length > bytes.length) return -1;
-  for (let i = 0; i < text.length; i++) {
-    const char = text.charCodeAt(i);
-    if (char < 0x20 || char > 0x7e || char === QUOTE || char === BACKSLASH || bytes[at + i] !== char)
-      return -1;
-  }
-  return at + text.length;
-}
-
-/** The offset after the digits of `value` (a whole number, as JSON writes it) if `bytes` hold them at `at`. */
-function numberAt(bytes: Buffer, at: number, value: number): number {
-  if (at < 0) return -1;
-  let end = at;
-  let read = 0;
-  while (end < bytes.length && bytes[end]! >= ZERO && bytes[end]! <= NINE)
-    read = read * 10 + bytes[end++]! - ZERO;
-  const digits = end - at;
-  // No leading zero, and few enough digits to be exact (a log's size stays below 2^53).
-  if (digits === 0 || digits > 16 || (digits > 1 && bytes[at] === ZERO) || read !== value) return -1;
-  return end;
-}
-
-/**
- * Bytes as latin1 text (one char per byte). `latin1Slice` is what `toString('latin1', …)` calls after
- * resolving its encoding argument; called directly, once per line, it saves that work.
- */
-const latin1 = (bytes: Buffer, start: number, end: number): string =>
-  (bytes as Buffer & { latin1Slice(start: number, end: number): string }).latin1Slice(start, end);
-
-const LEAF_HASH_KEY = Buffer.from('","leafHash":"', 'latin1');
-const LEAF_INDEX_KEY = Buffer.from('","leafIndex":', 'latin1');
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const ZERO = 0x30;
-const NINE = 0x39;
 
 function parseJson(text: string): unknown {
   try {

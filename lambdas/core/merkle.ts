@@ -59,19 +59,21 @@ type RawBuffer = Buffer & {
 
 /**
  * `CompactRange.appendHex`'s scratch stack: a frontier has at most 53 hashes (sizes below 2^53), plus one
- * leaf. Slot k is at 1 + 32k, so the byte before slot k (the last byte of slot k - 1, or the leading byte)
- * can be set to 0x01 for a moment to make slots k and k + 1 one node input, `0x01 || left || right`, in
- * place: a merge copies nothing and allocates nothing (the views over each pair are made once, here).
+ * leaf. Slot k is at 32 + 32k, so the byte before slot k (the last byte of slot k - 1, or of the leading
+ * bytes) can be set to 0x01 for a moment to make slots k and k + 1 one node input, `0x01 || left || right`,
+ * in place: a merge copies nothing and allocates nothing (the views over each pair are made once, here).
+ * Slots are 4-byte aligned, so a leaf hash is copied in as 8 words.
  */
 class MergeStack {
   static readonly SLOTS = 64;
-  readonly bytes = Buffer.alloc(1 + MergeStack.SLOTS * HASH_BYTES) as RawBuffer;
+  readonly bytes = Buffer.alloc(HASH_BYTES + MergeStack.SLOTS * HASH_BYTES) as RawBuffer;
+  readonly words = new Uint32Array(this.bytes.buffer, this.bytes.byteOffset, this.bytes.length / 4);
   private readonly pairs = Array.from({ length: MergeStack.SLOTS - 1 }, (_, k) =>
     this.bytes.subarray(this.slot(k) - 1, this.slot(k + 2)),
   );
 
   slot(k: number): number {
-    return 1 + HASH_BYTES * k;
+    return HASH_BYTES + HASH_BYTES * k;
   }
 
   /** Slot k becomes the node over slots k and k + 1. */
@@ -193,16 +195,38 @@ export class CompactRange {
    * A verifier appends every leaf of a trail; this is about a third cheaper per leaf than `append`.
    */
   appendHex(leaves: readonly string[]): void {
+    this.appendInStack(leaves.length, (i, bytes, at) => {
+      const hex = leaves[i]!;
+      if (hex.length !== 2 * HASH_BYTES || bytes.hexWrite(hex, at, HASH_BYTES) !== HASH_BYTES)
+        throw new RangeError(`leaf hash ${JSON.stringify(hex)} is not 32 bytes of hex`);
+    });
+  }
+
+  /** Appends leaves given as consecutive 32-byte hashes in one array, as `appendHex` does. */
+  appendPacked(leaves: Uint8Array): void {
+    if (leaves.length % HASH_BYTES !== 0)
+      throw new RangeError(`${leaves.length} bytes are not a whole number of 32-byte leaf hashes`);
+    if (leaves.byteOffset % 4 !== 0) {
+      this.appendInStack(leaves.length / HASH_BYTES, (i, bytes, at) =>
+        bytes.set(leaves.subarray(i * 32, i * 32 + 32), at),
+      );
+      return;
+    }
+    const words = new Uint32Array(leaves.buffer, leaves.byteOffset, leaves.length / 4);
+    const stackWords = mergeStack.words;
+    this.appendInStack(leaves.length / HASH_BYTES, (i, _bytes, at) => {
+      for (let k = 0, to = at / 4, from = i * 8; k < 8; k++) stackWords[to + k] = words[from + k]!;
+    });
+  }
+
+  /** The merges of `count` leaves in the scratch stack, `writeLeaf` putting leaf i's hash at a slot. */
+  private appendInStack(count: number, writeLeaf: (i: number, bytes: RawBuffer, at: number) => void): void {
     const stack = mergeStack;
     let top = 0;
     for (const hash of this.hashes) stack.bytes.set(hash, stack.slot(top++));
     let size = this.currentSize;
-    for (const hex of leaves) {
-      if (
-        hex.length !== 2 * HASH_BYTES ||
-        stack.bytes.hexWrite(hex, stack.slot(top), HASH_BYTES) !== HASH_BYTES
-      )
-        throw new RangeError(`leaf hash ${JSON.stringify(hex)} is not 32 bytes of hex`);
+    for (let i = 0; i < count; i++) {
+      writeLeaf(i, stack.bytes, stack.slot(top));
       top += 1;
       // As in `append`: each trailing one bit of the old size merges the top two hashes.
       for (let carry = size; carry % 2 === 1; carry = (carry - 1) / 2) {

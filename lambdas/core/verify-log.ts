@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { canonicalBytes } from './canonical.ts';
 import { type Checkpoint, parseCheckpointBody, SignedCheckpoint } from './checkpoint.ts';
 import { topLevelIdValue } from './json-scan.ts';
+import { HashedLeaves } from './line-kernel.ts';
 import {
   CompactRange,
   equalHashes,
@@ -72,9 +73,16 @@ export interface BytesLeaf {
 
 /** What `LogVerifier.push` takes: an append with its leaves, each a parsed record or the record's bytes. */
 export type VerifiableAppend = AppendJson & { readonly leaves: readonly (LeafJson | BytesLeaf)[] };
+/** It also takes an append whose leaves the archive reader already checked and hashed (line-kernel.ts). */
+export type HashedAppend = AppendJson & { readonly leaves: HashedLeaves };
 type AnyLeaf = LeafJson | BytesLeaf;
 
-const AppendFields = AppendJson.extend({ leaves: z.array(z.unknown()) });
+/** An append and its leaves: an array (each leaf read by `readLeaf`) or `HashedLeaves`. */
+const AppendFields = AppendJson.extend({
+  leaves: z.custom<readonly unknown[] | HashedLeaves>(
+    (leaves) => Array.isArray(leaves) || leaves instanceof HashedLeaves,
+  ),
+});
 
 /**
  * A leaf's fields, read once and checked by hand for byte leaves (hundreds of thousands per archive; zod would
@@ -102,9 +110,12 @@ function readLeaf(leaf: unknown): AnyLeaf | undefined {
 }
 
 /** The append's leaves read once each, or undefined if the append or any leaf is not in the expected shape. */
-function readAppend(input: unknown): { append: VerifiableAppend; leaves: AnyLeaf[] } | undefined {
+function readAppend(
+  input: unknown,
+): { append: VerifiableAppend | HashedAppend; leaves: AnyLeaf[] | HashedLeaves } | undefined {
   if (!AppendFields.safeParse(input).success) return undefined;
-  const append = input as VerifiableAppend;
+  const append = input as VerifiableAppend | HashedAppend;
+  if (append.leaves instanceof HashedLeaves) return { append, leaves: append.leaves };
   const leaves: AnyLeaf[] = [];
   for (const leaf of append.leaves) {
     const read = readLeaf(leaf);
@@ -121,7 +132,10 @@ export interface VerifiedAppend {
   readonly tenant: string;
   readonly start: number;
   readonly eventIds: readonly string[];
-  /** The leaf objects pushed (an archive's lines themselves), in leaf order. */
+  /**
+   * The leaf objects pushed (an archive's lines themselves), in leaf order; none when the append was pushed
+   * with `HashedLeaves` (then `leafHashes` are all there is).
+   */
   readonly leaves: readonly unknown[];
   readonly leafHashes: readonly string[];
 }
@@ -429,10 +443,14 @@ export class LogVerifier {
     const at = { appendStart: append.start };
     const structural = this.checkPosition(append);
     if (structural) return structural;
-    const leaves = this.checkLeaves(append, read.leaves);
+    const leaves =
+      read.leaves instanceof HashedLeaves
+        ? this.checkHashedLeaves(append, read.leaves)
+        : this.checkLeaves(append, read.leaves);
     if ('failure' in leaves) return leaves.failure;
     const next = this.range.clone();
-    next.appendHex(leaves.hashes);
+    if ('packed' in leaves) next.appendPacked(leaves.packed);
+    else next.appendHex(leaves.hashes);
     const sealed = this.checkCheckpoint(append, next);
     if (sealed) return sealed;
     if (!sameFrontier(append.frontier, next)) {
@@ -447,20 +465,25 @@ export class LogVerifier {
     this.frontierHex = append.frontier;
     this.checkpoint = append.checkpoint;
     this.appends += 1;
-    this.leaves += leaves.hashes.length;
-    this.options.onAppend?.({
-      origin: this.origin,
-      tenant: append.tenant,
-      start: append.start,
-      eventIds: append.eventIds,
-      leaves: append.leaves,
-      leafHashes: leaves.hashes,
-    });
+    this.leaves += append.eventIds.length;
+    if (this.options.onAppend) {
+      this.options.onAppend({
+        origin: this.origin,
+        tenant: append.tenant,
+        start: append.start,
+        eventIds: append.eventIds,
+        leaves: read.leaves instanceof HashedLeaves ? [] : read.leaves,
+        leafHashes:
+          read.leaves instanceof HashedLeaves
+            ? read.leaves.hexHashes()
+            : (leaves as { hashes: string[] }).hashes,
+      });
+    }
     return this.settleKnown(previousSize, append.start);
   }
 
   /** The append sits exactly at the head and extends the last verified checkpoint and frontier. */
-  private checkPosition(append: VerifiableAppend): VerifyFailure | undefined {
+  private checkPosition(append: AppendJson): VerifyFailure | undefined {
     const size = this.range.size;
     const at = { appendStart: append.start };
     if (append.origin !== this.origin)
@@ -514,7 +537,7 @@ export class LogVerifier {
 
   /** Leaves are exactly [start, size) in order; each record is the event named and hashes to its leaf. */
   private checkLeaves(
-    append: VerifiableAppend,
+    append: AppendJson,
     leaves: readonly AnyLeaf[],
   ): { hashes: string[] } | { failure: VerifyFailure } {
     const hashes: string[] = [];
@@ -553,6 +576,24 @@ export class LogVerifier {
       };
     }
     return { hashes };
+  }
+
+  /**
+   * Leaves the archive reader checked and hashed (line-kernel.ts): they must have been read for this very
+   * append (its start and its event ids array), so each record's id is the id the append lists.
+   */
+  private checkHashedLeaves(
+    append: AppendJson,
+    leaves: HashedLeaves,
+  ): { packed: Uint8Array } | { failure: VerifyFailure } {
+    if (leaves.start !== append.start || leaves.eventIds !== append.eventIds) {
+      return {
+        failure: this.fail('format', `leaves given for append ${append.start} were read for another append`, {
+          appendStart: append.start,
+        }),
+      };
+    }
+    return { packed: leaves.hashes };
   }
 
   private checkLeaf(
@@ -645,7 +686,7 @@ export class LogVerifier {
   }
 
   private checkReceipt(
-    append: VerifiableAppend,
+    append: AppendJson,
     leaf: AnyLeaf,
     hex: string,
     at: Partial<VerifyFailure>,
@@ -687,7 +728,7 @@ export class LogVerifier {
   }
 
   /** The checkpoint names this log and the new size, commits to the recomputed root, and is signed. */
-  private checkCheckpoint(append: VerifiableAppend, next: CompactRange): VerifyFailure | undefined {
+  private checkCheckpoint(append: AppendJson, next: CompactRange): VerifyFailure | undefined {
     const at = { appendStart: append.start };
     let body: Checkpoint;
     try {

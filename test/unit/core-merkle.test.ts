@@ -260,6 +260,28 @@ describe('CompactRange', () => {
     );
   });
 
+  it('appends packed leaf hashes as append does, from aligned and unaligned arrays', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: MAX_SIZE - 1 }),
+        fc.integer({ min: 1, max: 70 }),
+        fc.integer({ min: 0, max: 3 }),
+        (start, count, misalignment) => {
+          const batch = leaves.slice(start, Math.min(MAX_SIZE, start + count));
+          const packed = new Uint8Array(misalignment + 32 * batch.length).subarray(misalignment);
+          for (const [i, leaf] of batch.entries()) packed.set(leaf, 32 * i);
+          const resumed = CompactRange.from(start, naive.frontier(start));
+          resumed.appendPacked(packed);
+          const size = start + batch.length;
+          expect(hex(resumed.root())).toBe(hex(naive.mth(0, size)));
+          expect(resumed.frontier.map(hex)).toEqual(naive.frontier(size).map(hex));
+        },
+      ),
+      { numRuns: 300 },
+    );
+    expect(() => CompactRange.empty().appendPacked(new Uint8Array(33))).toThrow(RangeError);
+  });
+
   it('refuses a hex leaf that is not 32 bytes of hex, appending nothing', () => {
     for (const bad of ['ab', 'zz'.repeat(32), `${'ab'.repeat(31)}a`, 'AB'.repeat(33)]) {
       const range = CompactRange.from(3, naive.frontier(3));

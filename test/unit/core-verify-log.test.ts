@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { LocalSigner } from '#adapters/local-signer.ts';
+import { eventLine } from '#core/archive-layout.ts';
 import { canonicalize } from '#core/canonical.ts';
 import { createIngest } from '#core/ingest.ts';
+import { EventLinesReader } from '#core/line-kernel.ts';
 import { leafHash, toHex } from '#core/merkle.ts';
 import type { AppendRecord, EventPage, LedgerStore, LogHead, StoredEvent } from '#core/ports.ts';
 import type { Receipt } from '#core/receipt.ts';
@@ -591,6 +593,69 @@ describe('LogVerifier: leaves given as record bytes (the archive)', () => {
       Object.assign(appends[1]!.leaves[0]!, bad);
       expect(verifyText(appends).failure).toMatchObject({ check: 'format', appendStart: 3 });
     }
+  });
+});
+
+describe('LogVerifier: leaves checked and hashed by the line kernel (the archive fast path)', () => {
+  const signer = LocalSigner.generate();
+  let log: BuiltLog;
+
+  beforeAll(async () => {
+    log = await buildLog(signer, [[event(0), event(1), event(2)], [event(3)], [event(4), event(5)]]);
+  });
+
+  /** Each append's leaves written as the archiver's lines and read back by the kernel; undefined if refused. */
+  function hashed(append: AppendWithLeavesJson, recordOf = (leaf: LeafJson) => canonicalize(leaf.record)) {
+    const lines = append.leaves.map((leaf) => {
+      const recordText = recordOf(leaf);
+      const fields = {
+        appendStart: append.start,
+        eventId: leaf.eventId,
+        leafIndex: leaf.leafIndex,
+        origin: ORIGIN,
+      };
+      return `${eventLine({ ...fields, leafHash: toHex(leafHash(Buffer.from(recordText))) }, recordText)}\n`;
+    });
+    const reader = new EventLinesReader(ORIGIN);
+    reader.load(Buffer.from(lines.join(''), 'utf8'));
+    const leaves = EventLinesReader.leavesFor(append.start, append.eventIds);
+    return reader.readLeaves(leaves, 0, leaves.count) ? leaves : undefined;
+  }
+
+  it('verifies the log as the records do, and reports each append with its leaf hashes', () => {
+    const reported: string[] = [];
+    const result = verify(
+      log,
+      log.appends.map((append) => ({ ...append, leaves: hashed(append) }) as never),
+      { onAppend: (append) => reported.push(...append.leafHashes) },
+    );
+    expect(result.failure).toBeUndefined();
+    expect(result).toMatchObject({ size: 6, appends: 3, leaves: 6, signatures: 3 });
+    expect(result.frontier).toEqual(verify(log).frontier);
+    expect(reported).toEqual(log.appends.flatMap((append) => append.leaves.map((leaf) => leaf.leafHash)));
+  });
+
+  it('fails with format when the leaves were read for another append', () => {
+    const [first, second] = log.appends as [AppendWithLeavesJson, AppendWithLeavesJson];
+    const verifier = new LogVerifier({ origin: ORIGIN, keys: log.keys });
+    expect(verifier.push({ ...first, leaves: hashed(first) })).toBeUndefined();
+    const failure = verifier.push({ ...second, leaves: hashed(first) });
+    expect(failure).toMatchObject({ check: 'format', appendStart: second.start });
+    // Equal ids are not enough: the leaves must have been read for this append's own list of ids.
+    const again = new LogVerifier({ origin: ORIGIN, keys: log.keys });
+    again.push({ ...first, leaves: hashed(first) });
+    const copiedIds = { ...second, eventIds: [...second.eventIds] };
+    expect(again.push({ ...copiedIds, leaves: hashed(second) })).toMatchObject({ check: 'format' });
+  });
+
+  it('fails with root when a record changed and its stored hash was rewritten to match', () => {
+    const [first] = log.appends as [AppendWithLeavesJson];
+    const changed = hashed(first, (leaf) =>
+      canonicalize(leaf.leafIndex === 1 ? { ...leaf.record, outcome: 'failure' } : leaf.record),
+    );
+    expect(changed).toBeDefined();
+    const verifier = new LogVerifier({ origin: ORIGIN, keys: log.keys });
+    expect(verifier.push({ ...first, leaves: changed })).toMatchObject({ check: 'root', appendStart: 0 });
   });
 });
 
