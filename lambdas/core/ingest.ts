@@ -20,7 +20,7 @@ import { rebuildReceipts } from './receipts.ts';
 import { type AuditRecord, buildRecord, type CallerIdentity, sameEvent } from './record.ts';
 import { AuditEventInput, type EventIssue, LIMITS, toEventIssues } from './schema.ts';
 import { type Signer, signCheckpoint } from './signer.ts';
-import type { Caller } from './tenancy.ts';
+import { type Caller, logOrigin } from './tenancy.ts';
 
 export interface IngestDeps {
   readonly store: LedgerStore;
@@ -57,9 +57,6 @@ interface PreparedEvent {
   readonly canonical: string;
   readonly leafHash: Uint8Array;
 }
-
-export const logOrigin = (deploymentOrigin: string, tenant: string, shard: number) =>
-  `${deploymentOrigin}/${tenant}/${shard}`;
 
 /** The ingest use case: validate everything, then append the new events to one log with one signature. */
 export function createIngest(deps: IngestDeps) {

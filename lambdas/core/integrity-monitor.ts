@@ -3,11 +3,10 @@ import { type IntegrityViolationDetail, integrityViolationEntry } from './alert-
 import { ARCHIVE_PREFIXES, type ArchivedAppend, logSlug } from './archive-layout.ts';
 import { parseCheckpointsObject, parseKeyObject } from './archiving.ts';
 import { parseCheckpointBody, SignedCheckpoint } from './checkpoint.ts';
-import { logOrigin } from './ingest.ts';
 import { toHex } from './merkle.ts';
 import type { AppendRecord, ArchiveStore, EventBus, LedgerStore } from './ports.ts';
 import type { PublicKeyInfo } from './signer.ts';
-import type { TenantsConfig } from './tenancy.ts';
+import { logOrigin, type TenantsConfig } from './tenancy.ts';
 import { LogVerifier, type VerifyFailure } from './verify-log.ts';
 import { type AppendWithLeavesJson, appendToJson, type LeafJson } from './wire.ts';
 

@@ -8,9 +8,31 @@ const PrincipalArn = z
   .string()
   .regex(/^arn:aws[a-z-]*:(iam|sts)::\d{12}:[\w+=,.@/:-]+$/, 'must be an IAM role or user ARN');
 
+/** A tenant name: part of every log origin and archive key, so kept to a safe alphabet (never a `/`). */
+const TENANT_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** The origin of a tenant's log: `<deploymentOrigin>/<tenant>/<shard>`, the first line of its checkpoints. */
+export const logOrigin = (deploymentOrigin: string, tenant: string, shard: number) =>
+  `${deploymentOrigin}/${tenant}/${shard}`;
+
+/**
+ * The tenant a log origin names, or undefined if it is not `<deploymentOrigin>/<tenant>/<shard>`. Every
+ * checkpoint signs its origin, so this is how a verifier knows, from signed bytes, whose log it reads.
+ */
+export function tenantOfOrigin(origin: string): string | undefined {
+  const parts = origin.split('/');
+  const [tenant, shard] = parts.slice(-2);
+  return parts.length >= 3 &&
+    parts[0] !== '' &&
+    TENANT_NAME.test(tenant ?? '') &&
+    /^(0|[1-9]\d*)$/.test(shard ?? '')
+    ? tenant
+    : undefined;
+}
+
 export const TenantConfig = z.strictObject({
   /** Tenant name: part of every log origin and archive key, so kept to a safe alphabet. */
-  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and hyphens, 1-63 chars'),
+  name: z.string().regex(TENANT_NAME, 'lowercase letters, digits and hyphens, 1-63 chars'),
   /** Number of logs (shards) for the tenant: concurrent writers rarely collide on one log head. */
   shards: z.number().int().min(1).max(64).default(1),
   writers: z.array(PrincipalArn).default([]),

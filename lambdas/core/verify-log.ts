@@ -15,6 +15,7 @@ import {
 } from './merkle.ts';
 import { verifyReceipt } from './receipt.ts';
 import { type PublicKeyInfo, verifyCheckpointSignature } from './signer.ts';
+import { tenantOfOrigin } from './tenancy.ts';
 import { AppendJson, LeafJson } from './wire.ts';
 
 /**
@@ -215,6 +216,8 @@ const sameStrings = (a: readonly string[], b: readonly string[]) =>
 
 export class LogVerifier {
   readonly origin: string;
+  /** The tenant the origin names (`<deploymentOrigin>/<tenant>/<shard>`); each append must say the same. */
+  private readonly tenant: string | undefined;
   private range = CompactRange.empty();
   /** The verified frontier as hex, once an append's stored frontier matched it (saves re-encoding it). */
   private frontierHex: readonly string[] = [];
@@ -227,6 +230,7 @@ export class LogVerifier {
 
   constructor(private readonly options: LogVerifierOptions) {
     this.origin = options.origin;
+    this.tenant = tenantOfOrigin(options.origin);
     if (options.trustedStart) this.failure = this.startFrom(options.trustedStart);
     if (!this.failure) this.failure = this.takeKnown(options.knownCheckpoints ?? []);
   }
@@ -488,6 +492,15 @@ export class LogVerifier {
     const at = { appendStart: append.start };
     if (append.origin !== this.origin)
       return this.fail('origin', `append ${append.start} belongs to log ${append.origin}`, at);
+    // The append's tenant is not signed, but the origin every checkpoint signs names it: event ids are
+    // unique per tenant, so a relabelled tenant could otherwise hide an id recorded twice.
+    if (append.tenant !== this.tenant) {
+      return this.fail(
+        'origin',
+        `append ${append.start} says tenant ${append.tenant}, but log ${this.origin} is ${this.tenant === undefined ? 'not a tenant log' : `tenant ${this.tenant}'s`}`,
+        at,
+      );
+    }
     if (append.start > size) {
       return this.fail(
         'gap',

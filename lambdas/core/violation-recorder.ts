@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { EventConflictError } from './errors.ts';
-import { createIngest, logOrigin } from './ingest.ts';
+import { createIngest } from './ingest.ts';
 import type {
   IntegrityViolation,
   MonitorRun,
@@ -14,7 +14,7 @@ import type { CallerIdentity } from './record.ts';
 import { INTEGRITY_VIOLATION_ACTION } from './report-queries.ts';
 import { type AuditEventInput, LIMITS } from './schema.ts';
 import type { Signer } from './signer.ts';
-import type { TenantConfig, TenantsConfig } from './tenancy.ts';
+import { logOrigin, type TenantConfig, type TenantsConfig } from './tenancy.ts';
 
 /**
  * Integrity violations recorded in the trail itself (docs/REPORTS.md, `integrity-alerts`): one audit event

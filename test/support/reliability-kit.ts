@@ -1,7 +1,7 @@
 import type { APIGatewayProxyEvent, DynamoDBRecord } from 'aws-lambda';
 import { appendToItem, eventToItem } from '#adapters/dynamo-ledger-store.ts';
 import { LocalSigner } from '#adapters/local-signer.ts';
-import { createIngest, type IngestResult, logOrigin } from '#core/ingest.ts';
+import { createIngest, type IngestResult } from '#core/ingest.ts';
 import type {
   AppendRecord,
   ArchiveStore,
@@ -13,7 +13,7 @@ import type {
 } from '#core/ports.ts';
 import type { AuditEventInput } from '#core/schema.ts';
 import type { PublicKeyInfo, Signer } from '#core/signer.ts';
-import { type Caller, TenantsConfig } from '#core/tenancy.ts';
+import { type Caller, logOrigin, TenantsConfig } from '#core/tenancy.ts';
 import type { AppendWithLeavesJson } from '#core/wire.ts';
 import { createReadHandler } from '../../lambdas/http/read.ts';
 import { apiEvent, responseBody } from './apigw.ts';

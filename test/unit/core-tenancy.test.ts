@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { principalCandidates, resolveCaller, TenantsConfig } from '#core/tenancy.ts';
+import {
+  logOrigin,
+  principalCandidates,
+  resolveCaller,
+  TenantsConfig,
+  tenantOfOrigin,
+} from '#core/tenancy.ts';
 
 const ACCOUNT = '123456789012';
 const role = (name: string, account = ACCOUNT) => `arn:aws:iam::${account}:role/${name}`;
@@ -136,5 +142,30 @@ describe('TenantsConfig', () => {
     ['an unknown key', { tenants: [{ name: 'acme', admins: [] }] }],
   ])('rejects %s', (_name, value) => {
     expect(TenantsConfig.safeParse(value).success).toBe(false);
+  });
+});
+
+describe('tenantOfOrigin', () => {
+  it('reads the tenant back from every origin logOrigin makes', () => {
+    for (const deployment of ['audit.example.com', 'audit.example.com/prod', 'a']) {
+      for (const tenant of ['acme', 'a', 'team-42', 'x'.repeat(63)]) {
+        for (const shard of [0, 7, 63])
+          expect(tenantOfOrigin(logOrigin(deployment, tenant, shard))).toBe(tenant);
+      }
+    }
+  });
+
+  it('names no tenant for origins ingest never makes', () => {
+    for (const origin of [
+      'acme/0',
+      '/acme/0',
+      'audit.example.com/Acme/0',
+      'audit.example.com/acme/01',
+      'audit.example.com/acme/x',
+      'audit.example.com/acme/',
+      '',
+    ]) {
+      expect({ origin, tenant: tenantOfOrigin(origin) }).toEqual({ origin, tenant: undefined });
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -33,7 +33,7 @@ async function archiveOf(logs: FixtureLog[]) {
   dirs.push(dir);
   await writeArchive(dir, logs);
   const store = new DirectoryArchiveStore(dir);
-  return { store, stored: await loadArchive(store) };
+  return { dir, store, stored: await loadArchive(store) };
 }
 
 describe('event ids recorded more than once', () => {
@@ -74,6 +74,26 @@ describe('event ids recorded more than once', () => {
     expect(report.failure).toMatchObject({ check: 'event-id', origin: 'test.example/acme/1', leafIndex: 1 });
     expect(report.failure?.message).toMatch(
       /recorded twice in tenant acme: at test\.example\/acme\/0 leaf 0/,
+    );
+  });
+
+  it('fails with origin when an append is relabelled to another tenant (which would hide the repeat)', async () => {
+    const { dir, store } = await archiveOf([
+      log('test.example/acme/0', 'acme', ['twice', 'a1']),
+      log('test.example/acme/1', 'acme', ['a2', 'twice']),
+    ]);
+    // The append's tenant field is not signed; the origin each checkpoint signs names the tenant.
+    const checkpoints = join(dir, 'checkpoints', encodeURIComponent('test.example/acme/1'));
+    for (const name of readdirSync(checkpoints)) {
+      const file = join(checkpoints, name);
+      writeFileSync(file, readFileSync(file, 'utf8').replaceAll('"tenant":"acme"', '"tenant":"globex"'));
+    }
+    const relabelled = await loadArchive(store);
+    expect(verifyRegularArchive(relabelled)).toBeUndefined();
+    const report = await verifyArchive(store);
+    expect(report.failure).toMatchObject({ check: 'origin', origin: 'test.example/acme/1', appendStart: 0 });
+    expect(report.failure?.message).toMatch(
+      /says tenant globex, but log test\.example\/acme\/1 is tenant acme's/,
     );
   });
 });
