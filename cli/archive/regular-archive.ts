@@ -2,93 +2,128 @@ import { ARCHIVE_PREFIXES, originFromSlug } from '#core/archive-layout.ts';
 import { gunzipBytes } from '#core/archiving.ts';
 import { EventLinesReader, type HashedLeaves } from '#core/line-kernel.ts';
 import { utf8Text } from '#core/merkle.ts';
+import type { ArchiveStore } from '#core/ports.ts';
 import { keyMap, type PublicKeyInfo } from '#core/signer.ts';
+import { tenantOfOrigin } from '#core/tenancy.ts';
 import { LogVerifier } from '#core/verify-log.ts';
 import type { AppendJson } from '#core/wire.ts';
 import { type LogReport, logReport, type TrailReport, trailTotals } from '../verify-trail.ts';
-import { ArchiveReadError, parseKey, type StoredArchive, type StoredObject } from './read-archive.ts';
+import { ArchiveReadError, parseKey } from './read-archive.ts';
+
+/** What the fast path reports: the full path's report, and how many objects it read. */
+export type RegularVerification = Omit<TrailReport, 'elapsedMs'> & { readonly objects: number };
+
+export interface RegularOptions {
+  /** Only the logs of this tenant (the tenant each log's signed origin names). */
+  readonly tenant?: string;
+  readonly onProgress?: (progress: { phase: 'logs'; done: number; total: number }) => void;
+}
 
 /**
  * The fast path of archive verification, for an archive laid out as the archiver writes it ("regular"): for
- * each log, the appends follow one another from leaf 0, and the events objects hold runs of consecutive
- * leaves that together cover the appends' leaves exactly once, in key order, one line per leaf.
+ * each log, the appends follow one another from leaf 0 through its checkpoints objects in key order, and its
+ * events objects hold runs of consecutive leaves that together cover the appends' leaves exactly once, in key
+ * order, one line per leaf.
  *
- * Lines are not parsed. Each line's header is compared byte for byte with the header the archiver writes for
- * that leaf (`{"appendStart":…,"eventId":"…","leafHash":"`, the stored hash, then
- * `","leafIndex":…,"origin":…,"record":{`), which checks every header byte; the record's bytes and the stored
- * leaf hash go to `LogVerifier` as a byte leaf, which checks them as it does on any path (leaf hash, the
- * record's own id, roots, signatures, frontiers, the chain of checkpoints). Events objects are inflated one
- * at a time (CRC-32 checked), so memory holds the stored objects and one inflated object besides the appends.
+ * The archive is read as it is verified, log by log, each log's objects in order with up to
+ * `READS_AHEAD` reads in flight: memory holds the objects being read and verified, one append's leaves, and
+ * a 64-bit hash per event id (to find an id recorded twice), never the whole archive. Lines are not parsed:
+ * `EventLinesReader` compares each line's header byte for byte with the header the archiver writes for that
+ * leaf, checks the record's own id and hashes the record as stored; `LogVerifier` goes on from the hashes
+ * (roots, signatures, frontiers, the chain of checkpoints).
  *
  * It only ever accepts: anything irregular or any failed check returns undefined, and the caller verifies the
- * archive again on the full path (`parseArchive` + `verifyTrail`), which also accepts irregular but valid
- * archives (a retried batch stored twice) and names precisely what is wrong. What the full path checks beyond
- * the logs holds here by construction: every archived line was one verified leaf, none is stored twice.
+ * archive again on the full path (`loadArchive`, `parseArchive` and `verifyTrail`), which also accepts
+ * irregular but valid archives (a retried batch stored twice) and names precisely what is wrong. What the
+ * full path checks beyond the logs holds here by construction: every archived line was one verified leaf,
+ * none is stored twice.
  */
-export function verifyRegularArchive(
-  stored: StoredArchive,
-  options: {
-    readonly tenant?: string;
-    readonly onProgress?: (progress: { phase: 'logs'; done: number; total: number }) => void;
-  } = {},
-): Omit<TrailReport, 'elapsedMs'> | undefined {
-  const keys = readKeys(stored.keys);
-  const appends = readAppends(stored.checkpoints, options.tenant);
-  const runs = readRuns(stored.events);
-  if (!keys || !appends || !runs || !sameOrigins(appends, runs)) return undefined;
-  const total = [...appends.values()].reduce((sum, log) => sum + log.at(-1)!.size, 0);
-  const logs: LogReport[] = [];
+export async function verifyRegularArchive(
+  store: ArchiveStore,
+  options: RegularOptions = {},
+): Promise<RegularVerification | undefined> {
+  try {
+    return await verifyLogs(store, options);
+  } catch (error) {
+    // A listed object that cannot be read: the full path reports it.
+    if (error instanceof ArchiveReadError) return undefined;
+    throw error;
+  }
+}
+
+async function verifyLogs(
+  store: ArchiveStore,
+  options: RegularOptions,
+): Promise<RegularVerification | undefined> {
+  const keyObjects = await listed(store, ARCHIVE_PREFIXES.keys);
+  const keys = await readKeys(store, keyObjects);
+  const checkpoints = groupCheckpoints(await listed(store, ARCHIVE_PREFIXES.checkpoints), options.tenant);
+  const eventsPrefix = options.tenant
+    ? `${ARCHIVE_PREFIXES.events}tenant=${options.tenant}/`
+    : ARCHIVE_PREFIXES.events;
+  const runs = groupRuns(await listed(store, eventsPrefix));
+  if (!keys || !checkpoints || !runs || !sameOrigins(checkpoints, runs)) return undefined;
+  // For progress only: each log's size as its last checkpoints key names it.
+  const total = [...checkpoints.values()].reduce((sum, log) => sum + log.at(-1)!.lastSize, 0);
   const keysById = keyMap(keys);
-  const leavesByTenant = new Map<string, HashedLeaves[]>();
+  const idHashesByTenant = new Map<string, Uint32Array[]>();
+  const logs: LogReport[] = [];
+  let objects = keyObjects.length;
   let done = 0;
-  for (const origin of [...appends.keys()].sort()) {
-    const log = appends.get(origin)!;
-    const head = log.at(-1)!;
+  for (const origin of [...checkpoints.keys()].sort()) {
+    const appends = new AppendReader(store, checkpoints.get(origin)!, origin);
+    const head = await appends.head();
+    if (!head) return undefined;
     const verifier = new LogVerifier({ origin, keys: keysById, knownCheckpoints: [head.checkpoint] });
-    const lines = new LineReader(origin, runs.get(origin)!);
-    for (const append of log) {
-      const leaves = lines.leavesOf(append);
+    const lines = new LineReader(store, origin, runs.get(origin)!);
+    const idHashes = idHashesByTenant.get(head.tenant) ?? [];
+    idHashesByTenant.set(head.tenant, idHashes);
+    for (let append = await appends.next(); append; append = await appends.next()) {
+      const leaves = await lines.leavesOf(append);
       if (!leaves || verifier.push({ ...append, leaves }) !== undefined) return undefined;
-      leavesByTenant.get(append.tenant)?.push(leaves) ?? leavesByTenant.set(append.tenant, [leaves]);
+      idHashes.push(leaves.idHashes);
       done += leaves.count;
       options.onProgress?.({ phase: 'logs', done, total });
     }
     const verified = verifier.finish({ expectedMinimumSize: head.size });
-    if (verified.failure || !lines.finished()) return undefined;
+    if (verified.failure || !appends.finished(head) || !lines.finished()) return undefined;
     logs.push(logReport(verified));
+    objects += appends.objects + lines.objects;
   }
-  if ([...leavesByTenant.values()].some(repeatsAnEventId)) return undefined;
-  return { ok: true, logs, totals: trailTotals(logs), eventsListed: done };
+  if ([...idHashesByTenant.values()].some(repeatsAHash)) return undefined;
+  return { ok: true, logs, totals: trailTotals(logs), eventsListed: done, objects };
 }
 
 /**
- * Whether an event id is on two leaves of one tenant (the full path then names both; two tenants may share
- * an id, as the ledger keys events by tenant and id). Checked once at the end, from the ids' hashes the
- * line kernel computed as it read each id.
+ * Whether an event id may be on two leaves of one tenant: two equal 64-bit hashes of ids (the line kernel
+ * hashed each id as it read it). A repeated id always gives one; so, very rarely, do two different ids, and
+ * either way the full path, which compares the ids themselves, decides and names both leaves. Two tenants
+ * may share an id (the ledger keys events by tenant and id), so each tenant is checked on its own.
  */
-function repeatsAnEventId(leaves: readonly HashedLeaves[]): boolean {
-  const ids: string[] = [];
-  const hashes = new Uint32Array(leaves.reduce((sum, append) => sum + append.count, 0));
-  for (const append of leaves) {
-    hashes.set(append.idHashes, ids.length);
-    for (const id of append.eventIds) ids.push(id);
+function repeatsAHash(chunks: readonly Uint32Array[]): boolean {
+  const hashes = new Uint32Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    hashes.set(chunk, at);
+    at += chunk.length;
   }
-  return repeatsAString(ids, hashes);
+  return repeatsAPair(hashes);
 }
 
 /**
- * Whether a string is in `strings` twice, given a 32-bit hash of each (equal strings, equal hashes): an
- * open-addressing table of the hashes, with strings compared only when their hashes are equal. Several
- * times cheaper than a Set of the strings, which hashes each string again.
+ * Whether two of the 64-bit values in `words` (pairs of 32-bit words, low then high) are equal: an
+ * open-addressing table indexed by the low word. Several times cheaper than a Set of the ids.
  */
-export function repeatsAString(strings: readonly string[], hashes: Uint32Array): boolean {
-  const slots = new Int32Array(2 ** Math.ceil(Math.log2(2 * strings.length + 2)));
+export function repeatsAPair(words: Uint32Array): boolean {
+  const count = words.length / 2;
+  const slots = new Int32Array(2 ** Math.ceil(Math.log2(2 * count + 2)));
   const mask = slots.length - 1;
-  for (let i = 0; i < strings.length; i++) {
-    const hash = hashes[i]!;
-    let slot = hash & mask;
+  for (let i = 0; i < count; i++) {
+    const low = words[2 * i]!;
+    const high = words[2 * i + 1]!;
+    let slot = (low ^ Math.imul(high, 0x9e3779b1)) & mask;
     for (let other = slots[slot]!; other !== 0; other = slots[slot]!) {
-      if (hashes[other - 1] === hash && strings[other - 1] === strings[i]) return true;
+      if (words[2 * (other - 1)] === low && words[2 * (other - 1) + 1] === high) return true;
       slot = (slot + 1) & mask;
     }
     slots[slot] = i + 1;
@@ -96,49 +131,183 @@ export function repeatsAString(strings: readonly string[], hashes: Uint32Array):
   return false;
 }
 
+async function listed(store: ArchiveStore, prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const key of store.list(prefix)) keys.push(key);
+  return keys;
+}
+
 /** The public keys, read as the full path reads them; undefined if one is not a key object. */
-function readKeys(objects: readonly StoredObject[]): PublicKeyInfo[] | undefined {
+async function readKeys(store: ArchiveStore, keys: readonly string[]): Promise<PublicKeyInfo[] | undefined> {
+  const bodies = new ReadAhead(store, keys);
+  const parsed: PublicKeyInfo[] = [];
+  for (const key of keys) {
+    try {
+      parsed.push(parseKey(await bodies.next(), key));
+    } catch (error) {
+      if (error instanceof ArchiveReadError) return undefined;
+      throw error;
+    }
+  }
+  return parsed;
+}
+
+/** A checkpoints object: a run of one log's appends, named by its key (first start, last size). */
+interface AppendsObject {
+  readonly key: string;
+  readonly first: number;
+  readonly lastSize: number;
+}
+
+const CHECKPOINTS_KEY = /^checkpoints\/([^/]+)\/(\d{16})-(\d{16})\.jsonl$/;
+
+/** Checkpoints objects per origin, in key order; undefined if a key is not an archiver's key. */
+function groupCheckpoints(
+  keys: readonly string[],
+  tenant: string | undefined,
+): Map<string, AppendsObject[]> | undefined {
+  const byOrigin = new Map<string, AppendsObject[]>();
+  for (const key of keys) {
+    const match = CHECKPOINTS_KEY.exec(key);
+    const origin = match && originOf(match[1]!);
+    if (!origin) return undefined;
+    if (tenant !== undefined && tenantOfOrigin(origin) !== tenant) continue;
+    const objects = byOrigin.get(origin) ?? [];
+    byOrigin.set(origin, objects);
+    objects.push({ key, first: Number(match[2]), lastSize: Number(match[3]) });
+  }
+  return byOrigin;
+}
+
+function originOf(slug: string): string | undefined {
   try {
-    return objects.map(({ key, body }) => parseKey(body, key));
-  } catch (error) {
-    if (error instanceof ArchiveReadError) return undefined;
-    throw error;
+    return originFromSlug(slug);
+  } catch {
+    return undefined;
   }
 }
 
 /**
- * Appends per origin in order, starting at leaf 0 and each starting where the one before ended. Only the
- * fields that place an append are looked at here; `LogVerifier` checks each append's whole shape.
+ * One log's appends in order from its checkpoints objects, read as they are needed: each must start where
+ * the one before ended, from leaf 0, and belong to the log. Only the fields that place an append are looked
+ * at here; `LogVerifier` checks each append's whole shape.
  */
-function readAppends(
-  objects: readonly StoredObject[],
-  tenant: string | undefined,
-): Map<string, AppendJson[]> | undefined {
-  const byOrigin = new Map<string, AppendJson[]>();
-  for (const { body } of objects) {
+class AppendReader {
+  /** The last object's appends, read first (for the head) and kept until their turn. */
+  private readonly lastObject: Promise<AppendJson[] | undefined>;
+  private readonly bodies: ReadAhead;
+  private object = -1;
+  private appends: AppendJson[] = [];
+  private position = 0;
+  private size = 0;
+
+  constructor(
+    store: ArchiveStore,
+    private readonly sources: readonly AppendsObject[],
+    private readonly origin: string,
+  ) {
+    const keys = sources.map(({ key }) => key);
+    this.lastObject = new ReadAhead(store, keys.slice(-1)).next().then((body) => this.parse(body));
+    this.bodies = new ReadAhead(store, keys.slice(0, -1));
+  }
+
+  /** Objects read so far (the last one counts once its turn comes). */
+  get objects(): number {
+    return this.object + 1;
+  }
+
+  /** The log's newest append: the last of its last checkpoints object. */
+  async head(): Promise<AppendJson | undefined> {
+    return (await this.lastObject)?.at(-1);
+  }
+
+  /** The next append; undefined at the end, or when the appends do not follow one another. */
+  async next(): Promise<AppendJson | undefined> {
+    while (this.position === this.appends.length) {
+      if (this.object === this.sources.length - 1) return undefined;
+      this.object += 1;
+      const last = this.object === this.sources.length - 1;
+      const appends = last ? await this.lastObject : this.parse(await this.bodies.next());
+      if (!appends) return undefined;
+      this.appends = appends;
+      this.position = 0;
+    }
+    const append = this.appends[this.position++]!;
+    if (append.start !== this.size) return undefined;
+    this.size = append.size;
+    return append;
+  }
+
+  /** Whether every object was read and the appends ended at `head`. */
+  finished(head: AppendJson): boolean {
+    return (
+      this.object === this.sources.length - 1 &&
+      this.position === this.appends.length &&
+      this.size === head.size
+    );
+  }
+
+  /** An object's appends in order, each of this log and placed by whole numbers; undefined otherwise. */
+  private parse(body: Uint8Array): AppendJson[] | undefined {
+    const appends: AppendJson[] = [];
     for (const line of utf8Text(body).split('\n')) {
       if (line === '') continue;
       const append = parseJson(line) as Partial<Record<keyof AppendJson, unknown>> | undefined;
-      if (!isPlaced(append)) return undefined;
-      if (tenant !== undefined && append.tenant !== tenant) continue;
-      const log = byOrigin.get(append.origin) ?? [];
-      byOrigin.set(append.origin, log);
-      log.push(append as AppendJson);
+      if (!isPlaced(append) || append.origin !== this.origin) return undefined;
+      appends.push(append as AppendJson);
+    }
+    return appends;
+  }
+}
+
+/**
+ * Reads objects in a given order, up to `READS_AHEAD` at once ahead of the one asked for (an S3 archive is
+ * thousands of small GETs; reading ahead overlaps them with verifying).
+ */
+class ReadAhead {
+  private readonly pending: Promise<Uint8Array>[] = [];
+  private index = 0;
+
+  constructor(
+    private readonly store: ArchiveStore,
+    private readonly keys: readonly string[],
+  ) {}
+
+  /** The next object's bytes; throws `ArchiveReadError` if it was listed but cannot be read. */
+  async next(): Promise<Uint8Array> {
+    this.fill();
+    const body = this.pending.shift();
+    if (!body) throw new RangeError('read past the last object');
+    this.fill();
+    return body;
+  }
+
+  private fill(): void {
+    while (this.pending.length < READS_AHEAD && this.index < this.keys.length) {
+      const key = this.keys[this.index++]!;
+      const read = this.store.get(key).then((body) => {
+        if (!body)
+          throw new ArchiveReadError({
+            origin: '(archive)',
+            check: 'format',
+            message: `${key} was listed but cannot be read`,
+          });
+        return body;
+      });
+      // Awaited in turn; until then a failed read must not count as an unhandled rejection.
+      read.catch(() => undefined);
+      this.pending.push(read);
     }
   }
-  for (const log of byOrigin.values()) {
-    log.sort((a, b) => a.start - b.start);
-    if (log.some((append, i) => append.start !== (i === 0 ? 0 : log[i - 1]!.size))) return undefined;
-  }
-  return byOrigin;
 }
+
+const READS_AHEAD = 16;
 
 /** An events object: a run of one log's consecutive leaves, named by its key. */
 interface Run {
   readonly key: string;
   readonly first: number;
   readonly last: number;
-  readonly body: Uint8Array;
 }
 
 function isPlaced(
@@ -158,19 +327,17 @@ function isPlaced(
 
 const RUN_KEY = /^events\/tenant=[^/]+\/dt=\d{4}-\d{2}-\d{2}\/([^/]+)-(\d{16})-(\d{16})\.jsonl\.gz$/;
 
-/** Events objects per origin, by first leaf; undefined if a key is not an archiver's key. */
-function readRuns(objects: readonly StoredObject[]): Map<string, Run[]> | undefined {
+/**
+ * Events objects per origin, by first leaf (keys are ordered by date first, so a log's runs are sorted here);
+ * undefined if a key is not an archiver's key.
+ */
+function groupRuns(keys: readonly string[]): Map<string, Run[]> | undefined {
   const byOrigin = new Map<string, Run[]>();
-  for (const { key, body } of objects) {
+  for (const key of keys) {
     const match = RUN_KEY.exec(key);
-    if (!match || !key.startsWith(ARCHIVE_PREFIXES.events)) return undefined;
-    let origin: string;
-    try {
-      origin = originFromSlug(match[1]!);
-    } catch {
-      return undefined;
-    }
-    const run = { key, first: Number(match[2]), last: Number(match[3]), body };
+    const origin = match && originOf(match[1]!);
+    if (!origin) return undefined;
+    const run = { key, first: Number(match[2]), last: Number(match[3]) };
     if (!Number.isSafeInteger(run.last) || run.last < run.first) return undefined;
     const runs = byOrigin.get(origin) ?? [];
     byOrigin.set(origin, runs);
@@ -186,27 +353,38 @@ function sameOrigins(appends: ReadonlyMap<string, unknown>, runs: ReadonlyMap<st
 
 /**
  * Reads one log's leaves from its runs in order: leaf i is the next line of the run that holds i, and a run
- * is inflated when its first leaf is reached. `EventLinesReader` checks the lines and hashes the records; a
- * run that does not start where the previous one ended, or one with more or fewer lines than its key names,
- * ends the fast path (undefined).
+ * is read ahead, then inflated when its first leaf is reached. `EventLinesReader` checks the lines and
+ * hashes the records; a run that does not start where the previous one ended, or one with more or fewer
+ * lines than its key names, ends the fast path (undefined).
  */
 class LineReader {
   private readonly lines: EventLinesReader;
+  private readonly bodies: ReadAhead;
   private next = 0;
   private run = -1;
 
   constructor(
+    store: ArchiveStore,
     origin: string,
     private readonly runs: readonly Run[],
   ) {
     this.lines = new EventLinesReader(origin);
+    this.bodies = new ReadAhead(
+      store,
+      runs.map(({ key }) => key),
+    );
   }
 
-  leavesOf(append: AppendJson): HashedLeaves | undefined {
+  /** Objects read so far. */
+  get objects(): number {
+    return this.run + 1;
+  }
+
+  async leavesOf(append: AppendJson): Promise<HashedLeaves | undefined> {
     if (append.start !== this.next) return undefined;
     const leaves = EventLinesReader.leavesFor(append.start, append.eventIds);
     for (let offset = 0; offset < leaves.count; ) {
-      const run = this.runWithNextLeaf();
+      const run = await this.runWithNextLeaf();
       if (!run) return undefined;
       const count = Math.min(leaves.count - offset, run.last + 1 - this.next);
       if (!this.lines.readLeaves(leaves, offset, count)) return undefined;
@@ -223,19 +401,20 @@ class LineReader {
   }
 
   /** The run holding the next leaf, inflated and loaded when it is reached; undefined if there is none. */
-  private runWithNextLeaf(): Run | undefined {
+  private async runWithNextLeaf(): Promise<Run | undefined> {
     const current = this.runs[this.run];
     if (current && this.next <= current.last) return this.lines.atEnd ? undefined : current;
     // The current run must be read up, and the next one must start where it ended.
     if (current && !this.lines.atEnd) return undefined;
     const run = this.runs[this.run + 1];
     if (!run || run.first !== this.next) return undefined;
+    const body = await this.bodies.next();
+    this.run += 1;
     try {
-      this.lines.load(gunzipBytes(run.body));
+      this.lines.load(gunzipBytes(body));
     } catch {
       return undefined;
     }
-    this.run += 1;
     return run;
   }
 }

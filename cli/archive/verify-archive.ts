@@ -2,13 +2,7 @@ import type { ArchiveStore } from '#core/ports.ts';
 import type { VerifyFailure } from '#core/verify-log.ts';
 import { type TrailReport, verifyTrail } from '../verify-trail.ts';
 import { archiveTrailSource } from './archive-source.ts';
-import {
-  type ArchiveContents,
-  ArchiveReadError,
-  loadArchive,
-  parseArchive,
-  type StoredArchive,
-} from './read-archive.ts';
+import { type ArchiveContents, ArchiveReadError, loadArchive, parseArchive } from './read-archive.ts';
 import { verifyRegularArchive } from './regular-archive.ts';
 
 export interface ArchiveVerification extends TrailReport {
@@ -32,9 +26,10 @@ export interface VerifyArchiveOptions {
  * append (leaf hashes, roots, signatures, each checkpoint extending the one before), must reach the archive's
  * latest checkpoint of that log, and every archived record must sit on a verified leaf.
  *
- * The objects are read once. An archive as the archiver writes it is verified on the fast path
- * (`verifyRegularArchive`); anything else, and any archive that fails, is verified again on the full path,
- * which reads every line and names the first thing that does not hold.
+ * An archive as the archiver writes it is verified on the fast path (`verifyRegularArchive`), which reads
+ * it as it verifies, log by log, without holding it in memory. Anything else, and any archive that fails,
+ * is read whole and verified again on the full path, which reads every line and names the first thing that
+ * does not hold.
  */
 export async function verifyArchive(
   store: ArchiveStore,
@@ -43,21 +38,14 @@ export async function verifyArchive(
   const now = options.now ?? Date.now;
   const started = now();
   const tenant = options.tenant ? { tenant: options.tenant } : {};
-  let stored: StoredArchive;
+  const regular = await verifyRegularArchive(store, { ...tenant, onProgress: options.onProgress });
+  if (regular) return { ...regular, elapsedMs: now() - started };
+  let contents: ArchiveContents;
   try {
-    stored = await loadArchive(store, {
+    const stored = await loadArchive(store, {
       ...tenant,
       onObject: (done) => options.onProgress?.({ phase: 'objects', done, total: done }),
     });
-  } catch (error) {
-    if (!(error instanceof ArchiveReadError)) throw error;
-    return failedBeforeVerifying(error.failure, now() - started);
-  }
-  const objects = stored.keys.length + stored.checkpoints.length + stored.events.length;
-  const regular = verifyRegularArchive(stored, { ...tenant, onProgress: options.onProgress });
-  if (regular) return { ...regular, objects, elapsedMs: now() - started };
-  let contents: ArchiveContents;
-  try {
     contents = parseArchive(stored, tenant);
   } catch (error) {
     if (!(error instanceof ArchiveReadError)) throw error;

@@ -168,7 +168,7 @@
   ;; $idValue finds it) must be that id as a JSON string, followed by `,` or `}`.
   ;;
   ;; For line i it writes at $out + 16i the offsets of the leaf input (from, end: 0x00 then the record, the
-  ;; 0x00 written over the colon before the record) and a 32-bit FNV-1a hash of the id, and at $stored + 32i
+  ;; 0x00 written over the colon before the record) and a 64-bit FNV-1a hash of the id, and at $stored + 32i
   ;; the stored leaf hash as bytes. Returns the offset after the last line read, or -1 if any line differs
   ;; (the caller then verifies the archive on the path that parses every line and names what differs).
   (func (export "checkLines")
@@ -176,7 +176,7 @@
     (param $head i32) (param $headLength i32) (param $tail i32) (param $tailLength i32)
     (param $ids i32) (param $idsEnd i32) (param $out i32) (param $stored i32)
     (result i32)
-    (local $line i32) (local $idLength i32) (local $char i32) (local $hash i32)
+    (local $line i32) (local $idLength i32) (local $char i32) (local $hash i64)
     (local $record i32) (local $newline i32) (local $value i32)
     (block $fail
       (loop $lines
@@ -184,7 +184,7 @@
           (then (return (select (local.get $at) (i32.const -1) (i32.eq (local.get $ids) (local.get $idsEnd))))))
         ;; The expected id: its length and hash, its bytes checked.
         (local.set $idLength (i32.const 0))
-        (local.set $hash (i32.const 0x811c9dc5))
+        (local.set $hash (i64.const 0xcbf29ce484222325))
         (block $idEnd
           (loop $idBytes
             (br_if $fail (i32.ge_u (i32.add (local.get $ids) (local.get $idLength)) (local.get $idsEnd)))
@@ -192,7 +192,8 @@
             (br_if $idEnd (i32.eq (local.get $char) (i32.const 0x22)))
             (br_if $fail (i32.or (i32.lt_u (local.get $char) (i32.const 0x20)) (i32.gt_u (local.get $char) (i32.const 0x7e))))
             (br_if $fail (i32.eq (local.get $char) (i32.const 0x5c)))
-            (local.set $hash (i32.mul (i32.xor (local.get $hash) (local.get $char)) (i32.const 0x01000193)))
+            (local.set $hash
+              (i64.mul (i64.xor (local.get $hash) (i64.extend_i32_u (local.get $char))) (i64.const 0x100000001b3)))
             (local.set $idLength (i32.add (local.get $idLength) (i32.const 1)))
             (br $idBytes)))
         ;; The header, piece by piece; the fixed-length part is bounds-checked once.
@@ -234,7 +235,7 @@
         (i32.store8 (i32.sub (local.get $record) (i32.const 1)) (i32.const 0))
         (i32.store (i32.add (local.get $out) (i32.shl (local.get $line) (i32.const 4))) (i32.sub (local.get $record) (i32.const 1)))
         (i32.store offset=4 (i32.add (local.get $out) (i32.shl (local.get $line) (i32.const 4))) (i32.sub (local.get $newline) (i32.const 1)))
-        (i32.store offset=8 (i32.add (local.get $out) (i32.shl (local.get $line) (i32.const 4))) (local.get $hash))
+        (i64.store offset=8 (i32.add (local.get $out) (i32.shl (local.get $line) (i32.const 4))) (local.get $hash))
         (local.set $ids (i32.add (local.get $ids) (i32.add (local.get $idLength) (i32.const 1))))
         (local.set $at (i32.add (local.get $newline) (i32.const 1)))
         (local.set $leaf (f64.add (local.get $leaf) (f64.const 1)))

@@ -20,7 +20,10 @@ export class HashedLeaves {
     readonly eventIds: readonly string[],
     /** The leaf hashes, 32 bytes each, in leaf order. */
     readonly hashes: Uint8Array,
-    /** A 32-bit FNV-1a hash of each event id (its UTF-8 bytes), for callers that look for repeated ids. */
+    /**
+     * A 64-bit FNV-1a hash of each event id (its bytes), as two 32-bit words (low, high) per leaf: callers
+     * that look for an id recorded twice compare these, not the ids.
+     */
     readonly idHashes: Uint32Array,
   ) {}
 
@@ -30,7 +33,7 @@ export class HashedLeaves {
         start,
         eventIds,
         new Uint8Array(eventIds.length * HASH_BYTES),
-        new Uint32Array(eventIds.length),
+        new Uint32Array(2 * eventIds.length),
       );
   }
 
@@ -153,7 +156,8 @@ export class EventLinesReader {
       // A plain view, not a Buffer: about ten times cheaper to make, and hashed faster.
       const input = new Uint8Array(memory.buffer, out[4 * i]!, out[4 * i + 1]! - out[4 * i]!);
       memory.latin1Write(latin1Digest('sha256', input, 'latin1'), computedAt + HASH_BYTES * i, HASH_BYTES);
-      leaves.idHashes[offset + i] = out[4 * i + 2]!;
+      leaves.idHashes[2 * (offset + i)] = out[4 * i + 2]!;
+      leaves.idHashes[2 * (offset + i) + 1] = out[4 * i + 3]!;
     }
     if (firstDifferentHash(computedAt, storedAt, count) !== count) return false;
     leaves.hashes.set(memory.subarray(computedAt, computedAt + HASH_BYTES * count), HASH_BYTES * offset);

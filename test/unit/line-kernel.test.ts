@@ -6,7 +6,7 @@ import { topLevelIdValue } from '#core/json-scan.ts';
 import { EventLinesReader } from '#core/line-kernel.ts';
 import { leafHashHex } from '#core/merkle.ts';
 import { hasTopLevelId } from '#core/verify-log.ts';
-import { repeatsAString } from '../../cli/archive/regular-archive.ts';
+import { repeatsAPair } from '../../cli/archive/regular-archive.ts';
 
 /**
  * The line kernel (line-kernel.ts, `checkLines` in json-scan.wat) reads the archiver's events lines in bulk.
@@ -63,10 +63,12 @@ function read(object: Uint8Array, start: number, ids: readonly string[], pieces 
   return { hashes: hashed.hexHashes(), idHashes: [...hashed.idHashes], atEnd: reader.atEnd };
 }
 
-const fnv1a = (text: string) => {
-  let hash = 0x811c9dc5;
-  for (const byte of Buffer.from(text, 'utf8')) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0;
-  return hash;
+/** 64-bit FNV-1a of a string's UTF-8 bytes, as the kernel writes it: low word, high word. */
+const fnv1a = (text: string): [number, number] => {
+  let hash = 0xcbf29ce484222325n;
+  for (const byte of Buffer.from(text, 'utf8'))
+    hash = ((hash ^ BigInt(byte)) * 0x100000001b3n) & 0xffffffffffffffffn;
+  return [Number(hash & 0xffffffffn), Number(hash >> 32n)];
 };
 
 describe('EventLinesReader', () => {
@@ -77,7 +79,7 @@ describe('EventLinesReader', () => {
   it('reads the archiver lines of an append: each record hashed as stored, each id hashed', () => {
     expect(read(object, 40, ids)).toEqual({
       hashes: append.map((leaf) => leafHashHex(Buffer.from(leaf.recordText))),
-      idHashes: ids.map(fnv1a),
+      idHashes: ids.flatMap(fnv1a),
       atEnd: true,
     });
   });
@@ -247,20 +249,35 @@ function parsedId(text: string): unknown {
   }
 }
 
-describe('repeatsAString', () => {
-  const hashes = (strings: readonly string[]) => Uint32Array.from(strings, fnv1a);
+describe('repeatsAPair', () => {
+  const pairs = (values: readonly [number, number][]) => Uint32Array.from(values.flat());
 
-  it('finds a repeated string, and none among distinct ones', () => {
-    const ids = Array.from({ length: 5000 }, (_, i) => `id-${i}`);
-    expect(repeatsAString(ids, hashes(ids))).toBe(false);
-    const repeated = [...ids, 'id-4321'];
-    expect(repeatsAString(repeated, hashes(repeated))).toBe(true);
+  it('finds a repeated id hash, and none among distinct ones', () => {
+    const hashes = Array.from({ length: 5000 }, (_, i) => fnv1a(`id-${i}`));
+    expect(repeatsAPair(pairs(hashes))).toBe(false);
+    expect(repeatsAPair(pairs([...hashes, fnv1a('id-4321')]))).toBe(true);
   });
 
-  it('compares strings whose hashes are equal: a collision is not a repeat', () => {
-    const ids = ['a', 'b', 'c', 'a'];
-    expect(repeatsAString(ids.slice(0, 3), new Uint32Array(3).fill(7))).toBe(false);
-    expect(repeatsAString(ids, new Uint32Array(4).fill(7))).toBe(true);
-    expect(repeatsAString([], new Uint32Array(0))).toBe(false);
+  it('compares both words: equal low words or equal high words alone are no repeat', () => {
+    expect(
+      repeatsAPair(
+        pairs([
+          [7, 1],
+          [7, 2],
+          [8, 1],
+          [9, 3],
+        ]),
+      ),
+    ).toBe(false);
+    expect(
+      repeatsAPair(
+        pairs([
+          [7, 1],
+          [7, 2],
+          [7, 1],
+        ]),
+      ),
+    ).toBe(true);
+    expect(repeatsAPair(new Uint32Array(0))).toBe(false);
   });
 });

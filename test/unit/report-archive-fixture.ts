@@ -12,10 +12,12 @@ import {
 import { canonicalBytes, canonicalize } from '#core/canonical.ts';
 import { formatCheckpointBody } from '#core/checkpoint.ts';
 import { CompactRange, leafHash, PartialTree, toHex } from '#core/merkle.ts';
+import type { ArchiveStore } from '#core/ports.ts';
 import { buildRecord } from '#core/record.ts';
 import { AuditEventInput } from '#core/schema.ts';
 import { signCheckpoint } from '#core/signer.ts';
 import type { AppendJson } from '#core/wire.ts';
+import type { StoredArchive } from '../../cli/archive/read-archive.ts';
 
 /**
  * Writes a test archive with the real core, laid out as archive-layout.ts says: records are built and
@@ -182,4 +184,20 @@ export function writeDuplicateObject(
   );
   write(archive.dir, key, gzipSync(eventLines(lines)));
   return key;
+}
+
+/** An archive's objects held in memory as a read-only store (tests change objects without writing files). */
+export function storeOf(archive: StoredArchive): ArchiveStore {
+  const bodies = new Map(
+    [...archive.keys, ...archive.checkpoints, ...archive.events].map(({ key, body }) => [key, body]),
+  );
+  return {
+    put: async () => {
+      throw new Error('read-only archive');
+    },
+    get: async (key) => bodies.get(key),
+    list: async function* (prefix) {
+      for (const key of [...bodies.keys()].sort()) if (key.startsWith(prefix)) yield key;
+    },
+  };
 }

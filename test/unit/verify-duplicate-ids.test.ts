@@ -42,7 +42,7 @@ describe('event ids recorded more than once', () => {
       log('test.example/acme/0', 'acme', ['shared', 'a1']),
       log('test.example/globex/0', 'globex', ['g1', 'shared']),
     ]);
-    expect(verifyRegularArchive(stored)?.ok).toBe(true);
+    expect((await verifyRegularArchive(store))?.ok).toBe(true);
     const contents = parseArchive(stored);
     expect((await verifyTrail(archiveTrailSource(contents))).ok).toBe(true);
     expect((await verifyArchive(store)).ok).toBe(true);
@@ -64,11 +64,11 @@ describe('event ids recorded more than once', () => {
   });
 
   it('fails with event-id on the same id twice in one tenant (two of its logs), naming the second', async () => {
-    const { store, stored } = await archiveOf([
+    const { store } = await archiveOf([
       log('test.example/acme/0', 'acme', ['twice', 'a1']),
       log('test.example/acme/1', 'acme', ['a2', 'twice']),
     ]);
-    expect(verifyRegularArchive(stored)).toBeUndefined();
+    expect(await verifyRegularArchive(store)).toBeUndefined();
     const report = await verifyArchive(store);
     expect(report.ok).toBe(false);
     expect(report.failure).toMatchObject({ check: 'event-id', origin: 'test.example/acme/1', leafIndex: 1 });
@@ -88,8 +88,7 @@ describe('event ids recorded more than once', () => {
       const file = join(checkpoints, name);
       writeFileSync(file, readFileSync(file, 'utf8').replaceAll('"tenant":"acme"', '"tenant":"globex"'));
     }
-    const relabelled = await loadArchive(store);
-    expect(verifyRegularArchive(relabelled)).toBeUndefined();
+    expect(await verifyRegularArchive(store)).toBeUndefined();
     const report = await verifyArchive(store);
     expect(report.failure).toMatchObject({ check: 'origin', origin: 'test.example/acme/1', appendStart: 0 });
     expect(report.failure?.message).toMatch(
