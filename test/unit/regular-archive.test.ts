@@ -135,6 +135,70 @@ describe('verifyRegularArchive', () => {
   });
 });
 
+describe('verifyRegularArchive reading the archive', () => {
+  /** The archive in memory, each read answered after a few milliseconds, counting reads in flight. */
+  function slowStore(archive: StoredArchive, answer: (key: string) => Promise<Uint8Array | undefined>) {
+    const store = storeOf(archive);
+    const reads = { inFlight: 0, most: 0, total: 0 };
+    return {
+      reads,
+      store: {
+        ...store,
+        get: async (key: string) => {
+          reads.total += 1;
+          reads.most = Math.max(reads.most, ++reads.inFlight);
+          try {
+            await new Promise((resolve) => setTimeout(resolve, 2));
+            return await answer(key);
+          } finally {
+            reads.inFlight -= 1;
+          }
+        },
+      },
+    };
+  }
+
+  it('reads every object once, several at a time and never more than its read-ahead allows', async () => {
+    const objects = stored.keys.length + stored.checkpoints.length + stored.events.length;
+    const { store, reads } = slowStore(stored, async (key) => storeOf(stored).get(key));
+    const report = await verifyStore(store);
+    expect(report).toMatchObject({ ok: true, objects });
+    expect(reads.total).toBe(objects);
+    // Per log: its last checkpoints object, 16 more ahead, and 16 events objects ahead.
+    expect(reads.most).toBeGreaterThan(1);
+    expect(reads.most).toBeLessThanOrEqual(33);
+  });
+
+  it('leaves an object that was listed but cannot be read to the full path, which names it', async () => {
+    const missing = stored.events.at(-1)!.key;
+    const { store } = slowStore(stored, async (key) =>
+      key === missing ? undefined : storeOf(stored).get(key),
+    );
+    expect(await verifyStore(store)).toBeUndefined();
+    const report = await verifyArchive(store);
+    expect(report.failure).toMatchObject({ check: 'format' });
+    expect(report.failure?.message).toBe(`${missing} was listed but cannot be read`);
+  });
+
+  it('stops at the first irregular object, leaving reads still in flight harmless even if they fail', async () => {
+    const [first, ...rest] = stored.events;
+    const damaged = replace(stored, first!.key, gzipSync(Buffer.from('not an events line\n')));
+    const failing = new Set(rest.map(({ key }) => key));
+    let failed = 0;
+    const { store } = slowStore(damaged, async (key) => {
+      if (failing.has(key)) {
+        failed += 1;
+        throw new Error(`network error reading ${key}`);
+      }
+      return storeOf(damaged).get(key);
+    });
+    expect(await verifyStore(store)).toBeUndefined();
+    // Reads started ahead fail after the fast path gave up: none may surface as an unhandled rejection.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(failed).toBeGreaterThan(0);
+  });
+});
+
 function gunzips(body: Uint8Array): boolean {
   try {
     gunzipSync(body);
