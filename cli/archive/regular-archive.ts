@@ -71,27 +71,54 @@ async function verifyLogs(
   let objects = keyObjects.length;
   let done = 0;
   for (const origin of [...checkpoints.keys()].sort()) {
-    const appends = new AppendReader(store, checkpoints.get(origin)!, origin);
-    const head = await appends.head();
-    if (!head) return undefined;
-    const verifier = new LogVerifier({ origin, keys: keysById, knownCheckpoints: [head.checkpoint] });
-    const lines = new LineReader(store, origin, runs.get(origin)!);
-    const idHashes = idHashesByTenant.get(head.tenant) ?? [];
-    idHashesByTenant.set(head.tenant, idHashes);
-    for (let append = await appends.next(); append; append = await appends.next()) {
-      const leaves = await lines.leavesOf(append);
-      if (!leaves || verifier.push({ ...append, leaves }) !== undefined) return undefined;
-      idHashes.push(leaves.idHashes);
-      done += leaves.count;
-      options.onProgress?.({ phase: 'logs', done, total });
-    }
-    const verified = verifier.finish({ expectedMinimumSize: head.size });
-    if (verified.failure || !appends.finished(head) || !lines.finished()) return undefined;
-    logs.push(logReport(verified));
-    objects += appends.objects + lines.objects;
+    const tenant = tenantOfOrigin(origin) ?? '';
+    const idHashes = idHashesByTenant.get(tenant) ?? [];
+    idHashesByTenant.set(tenant, idHashes);
+    const log = await verifyLog(
+      store,
+      origin,
+      checkpoints.get(origin)!,
+      runs.get(origin)!,
+      keysById,
+      (leaves) => {
+        idHashes.push(leaves.idHashes);
+        done += leaves.count;
+        options.onProgress?.({ phase: 'logs', done, total });
+      },
+    );
+    if (!log) return undefined;
+    logs.push(log.report);
+    objects += log.objects;
   }
   if ([...idHashesByTenant.values()].some(repeatsAHash)) return undefined;
   return { ok: true, logs, totals: trailTotals(logs), eventsListed: done, objects };
+}
+
+/**
+ * One log, append by append as its objects arrive; `onLeaves` sees each append's leaves once they verified.
+ * Its report and the objects it read, or undefined if anything is irregular or fails.
+ */
+async function verifyLog(
+  store: ArchiveStore,
+  origin: string,
+  sources: readonly AppendsObject[],
+  runs: readonly Run[],
+  keys: ReadonlyMap<string, PublicKeyInfo>,
+  onLeaves: (leaves: HashedLeaves) => void,
+): Promise<{ report: LogReport; objects: number } | undefined> {
+  const appends = new AppendReader(store, sources, origin);
+  const head = await appends.head();
+  if (!head) return undefined;
+  const verifier = new LogVerifier({ origin, keys, knownCheckpoints: [head.checkpoint] });
+  const lines = new LineReader(store, origin, runs);
+  for (let append = await appends.next(); append; append = await appends.next()) {
+    const leaves = await lines.leavesOf(append);
+    if (!leaves || verifier.push({ ...append, leaves }) !== undefined) return undefined;
+    onLeaves(leaves);
+  }
+  const verified = verifier.finish({ expectedMinimumSize: head.size });
+  if (verified.failure || !appends.finished(head) || !lines.finished()) return undefined;
+  return { report: logReport(verified), objects: appends.objects + lines.objects };
 }
 
 /**
