@@ -37,6 +37,7 @@ export function kernelMemory(bytes: number, caller: object): Buffer {
 /** Whether nobody but `caller` wrote into the memory since `caller` last asked for it. */
 export const holdsKernelMemory = (caller: object): boolean => holder === caller;
 
+/** `topLevelIdValue` as a holder of the memory (it keeps nothing there between calls). */
 const SCAN = {};
 
 /**

@@ -58,7 +58,7 @@ type RawBuffer = Buffer & {
 };
 
 /**
- * `CompactRange.appendHex`'s scratch stack: a frontier has at most 53 hashes (sizes below 2^53), plus one
+ * `CompactRange.appendPacked`'s scratch stack: a frontier has at most 53 hashes (sizes below 2^53), plus one
  * leaf. Slot k is at 32 + 32k, so the byte before slot k (the last byte of slot k - 1, or of the leading
  * bytes) can be set to 0x01 for a moment to make slots k and k + 1 one node input, `0x01 || left || right`,
  * in place: a merge copies nothing and allocates nothing (the views over each pair are made once, here).

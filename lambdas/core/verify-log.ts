@@ -471,16 +471,14 @@ export class LogVerifier {
     this.appends += 1;
     this.leaves += append.eventIds.length;
     if (this.options.onAppend) {
+      const hashed = 'packed' in leaves;
       this.options.onAppend({
         origin: this.origin,
         tenant: append.tenant,
         start: append.start,
         eventIds: append.eventIds,
-        leaves: read.leaves instanceof HashedLeaves ? [] : read.leaves,
-        leafHashes:
-          read.leaves instanceof HashedLeaves
-            ? read.leaves.hexHashes()
-            : (leaves as { hashes: string[] }).hashes,
+        leaves: hashed ? [] : (append.leaves as readonly unknown[]),
+        leafHashes: hashed ? leaves.hex() : leaves.hashes,
       });
     }
     return this.settleKnown(previousSize, append.start);
@@ -598,7 +596,7 @@ export class LogVerifier {
   private checkHashedLeaves(
     append: AppendJson,
     leaves: HashedLeaves,
-  ): { packed: Uint8Array } | { failure: VerifyFailure } {
+  ): { packed: Uint8Array; hex: () => string[] } | { failure: VerifyFailure } {
     if (leaves.start !== append.start || leaves.eventIds !== append.eventIds) {
       return {
         failure: this.fail('format', `leaves given for append ${append.start} were read for another append`, {
@@ -606,7 +604,7 @@ export class LogVerifier {
         }),
       };
     }
-    return { packed: leaves.hashes };
+    return { packed: leaves.hashes, hex: () => leaves.hexHashes() };
   }
 
   private checkLeaf(
