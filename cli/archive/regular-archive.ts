@@ -26,7 +26,7 @@ export interface RegularOptions {
  * order, one line per leaf.
  *
  * The archive is read as it is verified, log by log, each log's objects in order with up to
- * `READS_AHEAD` reads in flight: memory holds the objects being read and verified, one append's leaves, and
+ * `READS_AHEAD` reads ahead: memory holds the objects being read and verified, one append's leaves, and
  * a 64-bit hash per event id (to find an id recorded twice), never the whole archive. Lines are not parsed:
  * `EventLinesReader` compares each line's header byte for byte with the header the archiver writes for that
  * leaf, checks the record's own id and hashes the record as stored; `LogVerifier` goes on from the hashes
@@ -56,13 +56,19 @@ async function verifyLogs(
   options: RegularOptions,
 ): Promise<RegularVerification | undefined> {
   const keyObjects = await listed(store, ARCHIVE_PREFIXES.keys);
-  const keys = await readKeys(store, keyObjects);
   const checkpoints = groupCheckpoints(await listed(store, ARCHIVE_PREFIXES.checkpoints), options.tenant);
   const eventsPrefix = options.tenant
     ? `${ARCHIVE_PREFIXES.events}tenant=${options.tenant}/`
     : ARCHIVE_PREFIXES.events;
   const runs = groupRuns(await listed(store, eventsPrefix));
-  if (!keys || !checkpoints || !runs || !sameOrigins(checkpoints, runs)) return undefined;
+  if (!checkpoints || !runs || !sameOrigins(checkpoints, runs)) return undefined;
+  const origins = [...checkpoints.keys()].sort();
+  const reads = new Prefetcher(store, [
+    ...keyObjects,
+    ...origins.flatMap((origin) => readingOrder(checkpoints.get(origin)!, runs.get(origin)!)),
+  ]);
+  const keys = await readKeys(reads, keyObjects);
+  if (!keys) return undefined;
   // For progress only: each log's size as its last checkpoints key names it.
   const total = [...checkpoints.values()].reduce((sum, log) => sum + log.at(-1)!.lastSize, 0);
   const keysById = keyMap(keys);
@@ -70,12 +76,12 @@ async function verifyLogs(
   const logs: LogReport[] = [];
   let objects = keyObjects.length;
   let done = 0;
-  for (const origin of [...checkpoints.keys()].sort()) {
+  for (const origin of origins) {
     const tenant = tenantOfOrigin(origin) ?? '';
     const idHashes = idHashesByTenant.get(tenant) ?? [];
     idHashesByTenant.set(tenant, idHashes);
     const log = await verifyLog(
-      store,
+      reads,
       origin,
       checkpoints.get(origin)!,
       runs.get(origin)!,
@@ -95,22 +101,34 @@ async function verifyLogs(
 }
 
 /**
+ * The order one log's objects are needed in: its last checkpoints object (the head) first, then checkpoints
+ * and events objects by the first leaf they cover, as verifying goes through them.
+ */
+function readingOrder(sources: readonly AppendsObject[], runs: readonly Run[]): string[] {
+  const byLeaf = [
+    ...sources.slice(0, -1).map(({ key, first }) => ({ key, first, events: 0 })),
+    ...runs.map(({ key, first }) => ({ key, first, events: 1 })),
+  ].sort((a, b) => a.first - b.first || a.events - b.events);
+  return [sources.at(-1)!.key, ...byLeaf.map(({ key }) => key)];
+}
+
+/**
  * One log, append by append as its objects arrive; `onLeaves` sees each append's leaves once they verified.
  * Its report and the objects it read, or undefined if anything is irregular or fails.
  */
 async function verifyLog(
-  store: ArchiveStore,
+  reads: Prefetcher,
   origin: string,
   sources: readonly AppendsObject[],
   runs: readonly Run[],
   keys: ReadonlyMap<string, PublicKeyInfo>,
   onLeaves: (leaves: HashedLeaves) => void,
 ): Promise<{ report: LogReport; objects: number } | undefined> {
-  const appends = new AppendReader(store, sources, origin);
+  const appends = new AppendReader(reads, sources, origin);
   const head = await appends.head();
   if (!head) return undefined;
   const verifier = new LogVerifier({ origin, keys, knownCheckpoints: [head.checkpoint] });
-  const lines = new LineReader(store, origin, runs);
+  const lines = new LineReader(reads, origin, runs);
   for (let append = await appends.next(); append; append = await appends.next()) {
     const leaves = await lines.leavesOf(append);
     if (!leaves || verifier.push({ ...append, leaves }) !== undefined) return undefined;
@@ -165,12 +183,11 @@ async function listed(store: ArchiveStore, prefix: string): Promise<string[]> {
 }
 
 /** The public keys, read as the full path reads them; undefined if one is not a key object. */
-async function readKeys(store: ArchiveStore, keys: readonly string[]): Promise<PublicKeyInfo[] | undefined> {
-  const bodies = new ReadAhead(store, keys);
+async function readKeys(reads: Prefetcher, keys: readonly string[]): Promise<PublicKeyInfo[] | undefined> {
   const parsed: PublicKeyInfo[] = [];
   for (const key of keys) {
     try {
-      parsed.push(parseKey(await bodies.next(), key));
+      parsed.push(parseKey(await reads.take(key), key));
     } catch (error) {
       if (error instanceof ArchiveReadError) return undefined;
       throw error;
@@ -222,20 +239,17 @@ function originOf(slug: string): string | undefined {
 class AppendReader {
   /** The last object's appends, read first (for the head) and kept until their turn. */
   private readonly lastObject: Promise<AppendJson[] | undefined>;
-  private readonly bodies: ReadAhead;
   private object = -1;
   private appends: AppendJson[] = [];
   private position = 0;
   private size = 0;
 
   constructor(
-    store: ArchiveStore,
+    private readonly reads: Prefetcher,
     private readonly sources: readonly AppendsObject[],
     private readonly origin: string,
   ) {
-    const keys = sources.map(({ key }) => key);
-    this.lastObject = new ReadAhead(store, keys.slice(-1)).next().then((body) => this.parse(body));
-    this.bodies = new ReadAhead(store, keys.slice(0, -1));
+    this.lastObject = reads.take(sources.at(-1)!.key).then((body) => this.parse(body));
   }
 
   /** Objects read so far (the last one counts once its turn comes). */
@@ -254,7 +268,9 @@ class AppendReader {
       if (this.object === this.sources.length - 1) return undefined;
       this.object += 1;
       const last = this.object === this.sources.length - 1;
-      const appends = last ? await this.lastObject : this.parse(await this.bodies.next());
+      const appends = last
+        ? await this.lastObject
+        : this.parse(await this.reads.take(this.sources[this.object]!.key));
       if (!appends) return undefined;
       this.appends = appends;
       this.position = 0;
@@ -288,43 +304,53 @@ class AppendReader {
 }
 
 /**
- * Reads objects in a given order, up to `READS_AHEAD` at once ahead of the one asked for (an S3 archive is
- * thousands of small GETs; reading ahead overlaps them with verifying).
+ * Reads the archive's objects ahead of verifying, in the order verifying will ask for them (an S3 archive is
+ * thousands of small GETs; reading ahead overlaps them with verifying, across logs too). At most
+ * `READS_AHEAD` objects are read and not yet taken at any time, so memory stays bounded; an object asked
+ * for out of order is read then.
  */
-class ReadAhead {
-  private readonly pending: Promise<Uint8Array>[] = [];
-  private index = 0;
+class Prefetcher {
+  private readonly started = new Map<string, Promise<Uint8Array>>();
+  /** Objects taken before the window reached them: the window skips them. */
+  private readonly takenEarly = new Set<string>();
+  private next = 0;
 
   constructor(
     private readonly store: ArchiveStore,
-    private readonly keys: readonly string[],
+    private readonly order: readonly string[],
   ) {}
 
-  /** The next object's bytes; throws `ArchiveReadError` if it was listed but cannot be read. */
-  async next(): Promise<Uint8Array> {
+  /** An object's bytes; throws `ArchiveReadError` if it was listed but cannot be read. */
+  take(key: string): Promise<Uint8Array> {
+    let read = this.started.get(key);
+    if (read) this.started.delete(key);
+    else {
+      read = this.read(key);
+      this.takenEarly.add(key);
+    }
     this.fill();
-    const body = this.pending.shift();
-    if (!body) throw new RangeError('read past the last object');
-    this.fill();
-    return body;
+    return read;
   }
 
   private fill(): void {
-    while (this.pending.length < READS_AHEAD && this.index < this.keys.length) {
-      const key = this.keys[this.index++]!;
-      const read = this.store.get(key).then((body) => {
-        if (!body)
-          throw new ArchiveReadError({
-            origin: '(archive)',
-            check: 'format',
-            message: `${key} was listed but cannot be read`,
-          });
-        return body;
-      });
-      // Awaited in turn; until then a failed read must not count as an unhandled rejection.
-      read.catch(() => undefined);
-      this.pending.push(read);
+    while (this.started.size < READS_AHEAD && this.next < this.order.length) {
+      const key = this.order[this.next++]!;
+      if (!this.takenEarly.delete(key)) this.started.set(key, this.read(key));
     }
+  }
+
+  private read(key: string): Promise<Uint8Array> {
+    const read = this.store.get(key).then((body) => {
+      if (body) return body;
+      throw new ArchiveReadError({
+        origin: '(archive)',
+        check: 'format',
+        message: `${key} was listed but cannot be read`,
+      });
+    });
+    // Taken in turn; until then (or if verifying stops first) a failed read is no unhandled rejection.
+    read.catch(() => undefined);
+    return read;
   }
 }
 
@@ -386,20 +412,15 @@ function sameOrigins(appends: ReadonlyMap<string, unknown>, runs: ReadonlyMap<st
  */
 class LineReader {
   private readonly lines: EventLinesReader;
-  private readonly bodies: ReadAhead;
   private next = 0;
   private run = -1;
 
   constructor(
-    store: ArchiveStore,
+    private readonly reads: Prefetcher,
     origin: string,
     private readonly runs: readonly Run[],
   ) {
     this.lines = new EventLinesReader(origin);
-    this.bodies = new ReadAhead(
-      store,
-      runs.map(({ key }) => key),
-    );
   }
 
   /** Objects read so far. */
@@ -435,7 +456,7 @@ class LineReader {
     if (current && !this.lines.atEnd) return undefined;
     const run = this.runs[this.run + 1];
     if (!run || run.first !== this.next) return undefined;
-    const body = await this.bodies.next();
+    const body = await this.reads.take(run.key);
     this.run += 1;
     try {
       this.lines.load(gunzipBytes(body));
