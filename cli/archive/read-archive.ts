@@ -81,7 +81,7 @@ export interface StoredObject {
   readonly body: Uint8Array;
 }
 
-/** The archive's objects as stored, read once, in key order; `parseArchive` and the fast path both take them. */
+/** The archive's objects as stored, read once, in key order, for `parseArchive`. */
 export interface StoredArchive {
   readonly keys: readonly StoredObject[];
   readonly checkpoints: readonly StoredObject[];

@@ -2,7 +2,7 @@ import type { ArchiveStore } from '#core/ports.ts';
 import type { VerifyFailure } from '#core/verify-log.ts';
 import { type TrailReport, verifyTrail } from '../verify-trail.ts';
 import { archiveTrailSource } from './archive-source.ts';
-import { type ArchiveContents, ArchiveReadError, loadArchive, parseArchive } from './read-archive.ts';
+import { type ArchiveContents, ArchiveReadError, readArchive } from './read-archive.ts';
 import { verifyRegularArchive } from './regular-archive.ts';
 
 export interface ArchiveVerification extends TrailReport {
@@ -42,11 +42,10 @@ export async function verifyArchive(
   if (regular) return { ...regular, elapsedMs: now() - started };
   let contents: ArchiveContents;
   try {
-    const stored = await loadArchive(store, {
+    contents = await readArchive(store, {
       ...tenant,
       onObject: (done) => options.onProgress?.({ phase: 'objects', done, total: done }),
     });
-    contents = parseArchive(stored, tenant);
   } catch (error) {
     if (!(error instanceof ArchiveReadError)) throw error;
     return failedBeforeVerifying(error.failure, now() - started);
