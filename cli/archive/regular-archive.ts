@@ -458,6 +458,7 @@ class LineReader {
     if (!run || run.first !== this.next) return undefined;
     const body = await this.reads.take(run.key);
     this.run += 1;
+    if (this.lines.loadGzip(body)) return run;
     try {
       this.lines.load(gunzipBytes(body));
     } catch {

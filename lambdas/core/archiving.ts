@@ -1,4 +1,4 @@
-import { crc32, gunzipSync, gzipSync, inflateRawSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import {
   ArchivedAppend,
   ArchivedEvent,
@@ -13,6 +13,7 @@ import {
   recordTextOf,
 } from './archive-layout.ts';
 import { canonicalize } from './canonical.ts';
+import { inflateSingleMember, outputSizeHint } from './gzip-member.ts';
 import { toHex } from './merkle.ts';
 import type { AppendRecord, StoredEvent } from './ports.ts';
 import type { PublicKeyInfo } from './signer.ts';
@@ -280,59 +281,13 @@ export function gzipDeterministic(bytes: Uint8Array): Uint8Array {
 }
 
 /**
- * The bytes of a gzip object (RFC 1952), checked as gunzip checks them: CRC-32 and length of the one member.
- * The common case (one member, the header our own `gzipDeterministic` writes or any other without a header
- * CRC) is inflated as raw deflate into one buffer sized from the trailer's ISIZE, and the CRC is computed
- * over the output in one pass: about twice as fast as `gunzipSync`, which verification notices since an
- * archive is mostly its events objects. Anything else (several members, a header CRC, bytes that are not
- * gzip) goes through `gunzipSync`, whose errors then say what is wrong.
+ * The bytes of a gzip object (RFC 1952), checked as gunzip checks them: CRC-32 and length of each member. One
+ * plain member (what the archiver writes) is inflated the fast way (gzip-member.ts); anything else goes through
+ * `gunzipSync`, whose errors then say what is wrong.
  */
 export function gunzipBytes(body: Uint8Array): Buffer {
   const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   return inflateSingleMember(bytes) ?? gunzipSync(bytes, { chunkSize: outputSizeHint(bytes) });
-}
-
-const GZIP_TRAILER = 8;
-const FLAG = { hcrc: 0x02, extra: 0x04, name: 0x08, comment: 0x10 } as const;
-
-/** The member's output if `bytes` is exactly one gzip member whose CRC and length hold; else undefined. */
-function inflateSingleMember(bytes: Buffer): Buffer | undefined {
-  const header = memberHeaderLength(bytes);
-  if (header === undefined || bytes.length < header + GZIP_TRAILER) return undefined;
-  const deflated = bytes.subarray(header, bytes.length - GZIP_TRAILER);
-  let inflated: { buffer: Buffer; engine: { bytesWritten: number } };
-  try {
-    inflated = inflateRawSync(deflated, { chunkSize: outputSizeHint(bytes), info: true }) as never;
-  } catch {
-    return undefined;
-  }
-  const output = inflated.buffer;
-  const whole = inflated.engine.bytesWritten === deflated.length;
-  const crc = bytes.readUInt32LE(bytes.length - GZIP_TRAILER);
-  const size = bytes.readUInt32LE(bytes.length - 4);
-  return whole && size === output.length % 2 ** 32 && crc32(output) === crc ? output : undefined;
-}
-
-/** Length of a gzip member header (RFC 1952 §2.3) without a header CRC; undefined for anything else. */
-function memberHeaderLength(bytes: Buffer): number | undefined {
-  if (bytes.length < 10 || bytes[0] !== 0x1f || bytes[1] !== 0x8b || bytes[2] !== 8) return undefined;
-  const flags = bytes[3]!;
-  if (flags & (FLAG.hcrc | 0xe0)) return undefined;
-  let at = 10;
-  if (flags & FLAG.extra) at += 2 + (bytes.length >= 12 ? bytes.readUInt16LE(10) : 0);
-  for (const flag of [FLAG.name, FLAG.comment]) {
-    if (!(flags & flag)) continue;
-    const end = bytes.indexOf(0, at);
-    if (end < 0) return undefined;
-    at = end + 1;
-  }
-  return at;
-}
-
-/** ISIZE (the uncompressed length mod 2^32) as an output buffer size: only a hint, clamped. */
-function outputSizeHint(bytes: Buffer): number {
-  const size = bytes.length >= 18 ? bytes.readUInt32LE(bytes.length - 4) : 0;
-  return Math.min(Math.max(size + 1, 16 * 1024), 64 * 1024 * 1024);
 }
 
 /** Reads an events object (gzip JSON lines) as `readEventLines` does; throws on any malformed line. */

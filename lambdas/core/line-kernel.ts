@@ -1,4 +1,5 @@
 import { hash as oneShotHash } from 'node:crypto';
+import { GzipMemberInflater } from './gzip-member.ts';
 import { FREE_AT, holdsKernelMemory, kernel, kernelMemory } from './json-scan.ts';
 import { toHex } from './merkle.ts';
 
@@ -89,7 +90,10 @@ type RawBuffer = Buffer & { latin1Write(text: string, offset: number, length: nu
 export class EventLinesReader {
   /** `,"origin":"…","record":{`, the end of every header of this log. */
   private readonly tail: Buffer;
-  private object: Uint8Array = new Uint8Array(0);
+  /** The loaded object: inflated bytes, or a gzip member inflated straight into the kernel memory. */
+  private object: { bytes: Uint8Array } | { gzip: Uint8Array } = { bytes: new Uint8Array(0) };
+  /** The loaded object's inflated length. */
+  private length = 0;
   private position = 0;
 
   constructor(origin: string) {
@@ -98,14 +102,32 @@ export class EventLinesReader {
 
   /** Starts reading an inflated events object from its first line. */
   load(object: Uint8Array): void {
-    this.object = object;
+    this.object = { bytes: object };
+    this.length = object.length;
     this.position = 0;
     this.copyIn();
   }
 
+  /**
+   * Starts reading a gzipped events object from its first line, inflating it straight into the kernel memory
+   * (no copy, no output buffer of its own); false, with an empty object loaded, if it is not one gzip member whose CRC
+   * and length hold or if this Node cannot inflate in place (then `load(gunzipBytes(body))` reads it).
+   */
+  loadGzip(body: Uint8Array): boolean {
+    const inflated = inflateIntoMemory(body, this);
+    if (!inflated) {
+      this.load(new Uint8Array(0));
+      return false;
+    }
+    this.object = { gzip: body };
+    this.length = inflated.length;
+    this.position = 0;
+    return true;
+  }
+
   /** Whether the loaded object was read to its end. */
   get atEnd(): boolean {
-    return this.position === this.object.length;
+    return this.position === this.length;
   }
 
   /** A new, empty set of hashed leaves for the append starting at `start` with these event ids. */
@@ -124,7 +146,7 @@ export class EventLinesReader {
     if (!holdsKernelMemory(this)) this.copyIn();
     const ids = `${leaves.eventIds.slice(offset, offset + count).join('"')}"`;
     const head = `{"appendStart":${leaves.start},"eventId":"`;
-    const objectEnd = FREE_AT + this.object.length;
+    const objectEnd = FREE_AT + this.length;
     // Scratch after the object: tail, head and ids (UTF-8 takes at most 3 bytes per char), then the tables.
     const tailAt = objectEnd;
     const headAt = tailAt + this.tail.length;
@@ -165,9 +187,21 @@ export class EventLinesReader {
     return true;
   }
 
+  /** Puts the loaded object back at `FREE_AT` (the bytes are copied; a gzip member is inflated again). */
   private copyIn(): void {
-    kernelMemory(FREE_AT + this.object.length, this).set(this.object, FREE_AT);
+    if ('bytes' in this.object) {
+      kernelMemory(FREE_AT + this.length, this).set(this.object.bytes, FREE_AT);
+    } else if (inflateIntoMemory(this.object.gzip, this)?.length !== this.length) {
+      throw new Error('an events object inflated once no longer inflates the same');
+    }
   }
 }
+
+/** One engine for the process: calls are synchronous, and each inflates a whole member. */
+const inflater = new GzipMemberInflater();
+
+/** Inflates a gzip member at `FREE_AT` in the kernel memory, held by `caller`; see `GzipMemberInflater.into`. */
+const inflateIntoMemory = (body: Uint8Array, caller: object) =>
+  inflater.into(body, (size) => kernelMemory(FREE_AT + size, caller).subarray(FREE_AT, FREE_AT + size));
 
 const align = (offset: number) => Math.ceil(offset / 16) * 16;

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { eventLine, readEventLines, recordTextOf } from '#core/archive-layout.ts';
+import { gzipDeterministic } from '#core/archiving.ts';
 import { canonicalize } from '#core/canonical.ts';
 import { topLevelIdValue } from '#core/json-scan.ts';
 import { EventLinesReader } from '#core/line-kernel.ts';
@@ -190,6 +191,30 @@ describe('EventLinesReader', () => {
       `[reliability] line kernel rehashed record changes: tried=${tried} kernelAccepted=${accepted} referenceAccepted=${referenceAccepted}`,
     );
     expect(accepted).toBeGreaterThan(0);
+  });
+
+  it('reads a gzipped object inflated in place as it reads the inflated bytes, even after others used the memory', () => {
+    const reader = new EventLinesReader(ORIGIN);
+    expect(reader.loadGzip(gzipDeterministic(object))).toBe(true);
+    const hashed = EventLinesReader.leavesFor(40, ids);
+    expect(reader.readLeaves(hashed, 0, 2)).toBe(true);
+    // Another reader, then the id scan, write over the object: it is inflated again from its gzip bytes.
+    const other = new EventLinesReader(ORIGIN);
+    other.load(objectOf(leaves(0, 3, 900).map((leaf) => lineOf(leaf))));
+    expect(topLevelIdValue(Buffer.from('{"a":1,"id":"x"}'))).toBe(12);
+    expect(reader.readLeaves(hashed, 2, 4)).toBe(true);
+    expect(reader.atEnd).toBe(true);
+    expect(hashed.hexHashes()).toEqual(append.map((leaf) => leafHashHex(Buffer.from(leaf.recordText))));
+  });
+
+  it('loads nothing from a gzip object whose CRC does not hold', () => {
+    const gzipped = Buffer.from(gzipDeterministic(object));
+    gzipped[gzipped.length - 8] = gzipped[gzipped.length - 8]! ^ 0x01;
+    const reader = new EventLinesReader(ORIGIN);
+    reader.load(object);
+    expect(reader.loadGzip(gzipped)).toBe(false);
+    expect(reader.readLeaves(EventLinesReader.leavesFor(40, ids), 0, 1)).toBe(false);
+    expect(reader.atEnd).toBe(true);
   });
 
   it('keeps its object while other callers use the shared memory, and grows it for large objects', () => {
