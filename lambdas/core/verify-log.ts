@@ -78,8 +78,16 @@ export type VerifiableAppend = AppendJson & { readonly leaves: readonly (LeafJso
 export type HashedAppend = AppendJson & { readonly leaves: HashedLeaves };
 type AnyLeaf = LeafJson | BytesLeaf;
 
-/** An append and its leaves: an array (each leaf read by `readLeaf`) or `HashedLeaves`. */
+/**
+ * An append and its leaves: an array (each leaf read by `readLeaf`) or `HashedLeaves`. The event ids are
+ * checked in one pass rather than one zod check per id: a verifier reads every append of a trail, and zod's
+ * per-element results were most of the memory it allocated per append.
+ */
 const AppendFields = AppendJson.extend({
+  eventIds: z.custom<string[]>(
+    (ids) => Array.isArray(ids) && ids.every((id) => typeof id === 'string'),
+    'expected an array of strings',
+  ),
   leaves: z.custom<readonly unknown[] | HashedLeaves>(
     (leaves) => Array.isArray(leaves) || leaves instanceof HashedLeaves,
   ),

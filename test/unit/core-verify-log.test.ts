@@ -316,6 +316,14 @@ describe('LogVerifier', () => {
     expect(verifier.push(log.appends[0])).toMatchObject({ check: 'format' });
   });
 
+  it('fails with format when the event ids are not all strings', () => {
+    for (const eventIds of [[1, 2, 3], 'abc', [...log.appends[0]!.eventIds.slice(0, 2), null]]) {
+      const appends = clone(log.appends);
+      Object.assign(appends[0]!, { eventIds });
+      expect(verify(log, appends).failure).toMatchObject({ check: 'format', appendStart: 0 });
+    }
+  });
+
   it('resumes from a trusted checkpoint and frontier', () => {
     const start = log.appends[1]!;
     const verifier = new LogVerifier({
