@@ -1,6 +1,7 @@
+import { stat } from 'node:fs/promises';
 import { normalizeTimestamp, ReportParameterError } from '#core/report-queries.ts';
 import { DEFAULT_SANDBOX_FILE, type GlobalOptions } from '../config.ts';
-import { UsageError } from '../errors.ts';
+import { InputError, UsageError } from '../errors.ts';
 import { type ArchiveLocation, parseArchiveLocation, sandboxArchiveLocation } from './stores.ts';
 
 /** `--archive DIR|s3://bucket/prefix`, or the sandbox's archive with `--sandbox`; one of them is needed. */
@@ -11,9 +12,28 @@ export async function archiveFromOptions(
 ): Promise<ArchiveLocation> {
   const sandbox = usesSandbox(globals);
   if (archive && sandbox) throw new UsageError('pass either --archive or --sandbox, not both');
-  if (archive) return parseArchiveLocation(archive, cwd, globals.region);
+  if (archive) return existingArchive(parseArchiveLocation(archive, cwd, globals.region));
   if (sandbox) return sandboxArchiveLocation(globals.sandboxFile ?? DEFAULT_SANDBOX_FILE, cwd);
   throw new UsageError('no archive: pass --archive DIR or s3://bucket/prefix, or --sandbox');
+}
+
+/**
+ * A directory archive must exist: a mistyped path would otherwise read as an empty archive. (An S3 prefix
+ * cannot be told apart from an empty one; the commands report what they found there.)
+ */
+async function existingArchive(location: ArchiveLocation): Promise<ArchiveLocation> {
+  if (location.kind !== 'directory') return location;
+  const info = await stat(location.path).catch(() => undefined);
+  if (!info?.isDirectory()) {
+    throw new InputError(
+      'no_archive',
+      `no archive at ${location.path}: ${info ? 'not a directory' : 'no such directory'}`,
+      {
+        archive: location.path,
+      },
+    );
+  }
+  return location;
 }
 
 /** `--sandbox`, or `--sandbox-file FILE` (which implies it). */

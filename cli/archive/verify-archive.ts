@@ -1,4 +1,6 @@
+import { ARCHIVE_PREFIXES, originFromSlug } from '#core/archive-layout.ts';
 import type { ArchiveStore } from '#core/ports.ts';
+import { tenantOfOrigin } from '#core/tenancy.ts';
 import type { VerifyFailure } from '#core/verify-log.ts';
 import { type TrailReport, verifyTrail } from '../verify-trail.ts';
 import { archiveTrailSource } from './archive-source.ts';
@@ -61,6 +63,22 @@ export async function verifyArchive(
     objects: contents.objects,
     elapsedMs: now() - started,
   };
+}
+
+/** The tenants an archive holds logs of (each log's checkpoints sit under its origin), sorted. */
+export async function archivedTenants(store: ArchiveStore): Promise<string[]> {
+  const tenants = new Set<string>();
+  for await (const key of store.list(ARCHIVE_PREFIXES.checkpoints)) {
+    const slug = key.slice(ARCHIVE_PREFIXES.checkpoints.length).split('/')[0]!;
+    let tenant: string | undefined;
+    try {
+      tenant = tenantOfOrigin(originFromSlug(slug));
+    } catch {
+      // Not an archiver's key (a malformed escape): it names no tenant.
+    }
+    if (tenant !== undefined) tenants.add(tenant);
+  }
+  return [...tenants].sort();
 }
 
 /** A truncation names the first lost leaf; the archived append that covered it knows its event. */

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
+import type { ArchiveStore } from '#core/ports.ts';
 import type { VerifyFailure } from '#core/verify-log.ts';
 import { archiveFromOptions } from '../archive/sources.ts';
 import { describeLocation, openArchive } from '../archive/stores.ts';
-import { type ArchiveVerification, verifyArchive } from '../archive/verify-archive.ts';
+import { type ArchiveVerification, archivedTenants, verifyArchive } from '../archive/verify-archive.ts';
 import {
   type BundleFailure,
   type BundleVerification,
@@ -10,7 +11,7 @@ import {
   verifyBundle,
 } from '../archive/verify-bundle.ts';
 import { type CliContext, globalsOf, outputFor } from '../context.ts';
-import { EXIT } from '../errors.ts';
+import { EXIT, InputError } from '../errors.ts';
 import type { Output } from '../io.ts';
 import { progressBar } from '../progress.ts';
 
@@ -57,9 +58,10 @@ export async function runArchiveVerification(
     logs: progressBar(ctx.io.stderr, 'verifying logs  ', 0),
     events: progressBar(ctx.io.stderr, 'placing events  ', 0),
   };
+  const store = openArchive(where);
   let report: ArchiveVerification;
   try {
-    report = await verifyArchive(openArchive(where), {
+    report = await verifyArchive(store, {
       ...(options.tenant ? { tenant: options.tenant } : {}),
       onProgress: ({ phase, done, total }) => bars[phase].update(done, total),
       ...(ctx.now ? { now: ctx.now } : {}),
@@ -67,8 +69,33 @@ export async function runArchiveVerification(
   } finally {
     for (const bar of Object.values(bars)) bar.done();
   }
+  if (report.ok && report.totals.logs === 0)
+    throw await nothingVerified(store, describeLocation(where), options.tenant);
   printArchive(out, describeLocation(where), report);
   ctx.exitCode = report.ok ? EXIT.ok : EXIT.failed;
+}
+
+/**
+ * An archive without a log (or without one of the tenant asked for) verifies nothing, and must not read as
+ * verified: a mistyped tenant or prefix would pass. The error names the tenants the archive does hold.
+ */
+async function nothingVerified(
+  store: ArchiveStore,
+  where: string,
+  tenant: string | undefined,
+): Promise<InputError> {
+  const tenants = await archivedTenants(store);
+  const held =
+    tenants.length > 0
+      ? `it holds logs of ${tenants.map((t) => JSON.stringify(t)).join(', ')}`
+      : 'it holds no logs at all';
+  return new InputError(
+    'no_logs',
+    tenant === undefined
+      ? `nothing verified: the archive ${where} holds no logs`
+      : `nothing verified: the archive ${where} holds no logs of tenant ${JSON.stringify(tenant)}; ${held}`,
+    { archive: where, tenants },
+  );
 }
 
 function failureLines(failure: VerifyFailure | BundleFailure): string[] {

@@ -1,0 +1,86 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Io } from '../../cli/io.ts';
+import { run } from '../../cli/main.ts';
+import { writeArchive } from './report-archive-fixture.ts';
+import { DATASET } from './report-dataset.ts';
+
+/**
+ * `verify --archive` through the whole CLI: verifying nothing must never read as verified, so a mistyped
+ * directory, tenant or an archive without logs exits 2 with a stable error code.
+ */
+let root: string;
+let archive: string;
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'verify-archive-cli-'));
+  archive = join(root, 'archive');
+  mkdirSync(archive);
+  await writeArchive(archive, DATASET);
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const io: Io = {
+    stdout: { write: (chunk: string) => (stdout += chunk) },
+    stderr: { write: (chunk: string) => (stderr += chunk) },
+    stdin: (async function* () {})(),
+    env: {},
+    cwd: root,
+  };
+  const code = await run(argv, io);
+  return { code, stdout, stderr };
+}
+
+describe('audit-trail verify --archive', () => {
+  it('verifies the logs of a tenant the archive holds', async () => {
+    const { code, stdout } = await cli('verify', '--archive', 'archive', '--tenant', 'globex');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^verified archive .*: 1 log, /);
+  });
+
+  it('exits 2, naming the tenants it holds, for a tenant without logs', async () => {
+    const { code, stdout, stderr } = await cli(
+      '--json',
+      'verify',
+      '--archive',
+      'archive',
+      '--tenant',
+      'globx',
+    );
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(JSON.parse(stderr)).toMatchObject({
+      error: {
+        code: 'no_logs',
+        message: expect.stringContaining(
+          'holds no logs of tenant "globx"; it holds logs of "acme", "globex"',
+        ),
+        tenants: ['acme', 'globex'],
+      },
+    });
+  });
+
+  it('exits 2 for an archive without logs', async () => {
+    mkdirSync(join(root, 'empty'));
+    const { code, stderr } = await cli('verify-archive', 'empty');
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^error: nothing verified: the archive .*empty holds no logs\n$/);
+  });
+
+  it('exits 2 for a directory that does not exist, or a file', async () => {
+    const missing = await cli('--json', 'verify', '--archive', 'archiv');
+    expect(missing.code).toBe(2);
+    expect(JSON.parse(missing.stderr).error).toMatchObject({
+      code: 'no_archive',
+      message: expect.stringMatching(/no such directory$/),
+    });
+    writeFileSync(join(root, 'file'), 'not an archive');
+    const file = await cli('verify-archive', 'file');
+    expect(file.code).toBe(2);
+    expect(file.stderr).toMatch(/no archive at .*file: not a directory/);
+  });
+});
