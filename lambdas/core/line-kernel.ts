@@ -178,13 +178,16 @@ export class EventLinesReader {
     );
     if (next < 0) return false;
     const out = new Uint32Array(memory.buffer, outAt, 4 * count);
+    let digests = '';
     for (let i = 0; i < count; i++) {
       // A plain view, not a Buffer: about ten times cheaper to make, and hashed faster.
       const input = new Uint8Array(memory.buffer, out[4 * i]!, out[4 * i + 1]! - out[4 * i]!);
-      memory.latin1Write(latin1Digest('sha256', input, 'latin1'), computedAt + HASH_BYTES * i, HASH_BYTES);
+      digests += latin1Digest('sha256', input, 'latin1');
       leaves.idHashes[2 * (offset + i)] = out[4 * i + 2]!;
       leaves.idHashes[2 * (offset + i) + 1] = out[4 * i + 3]!;
     }
+    // The digests, one char per byte, written in one call (cheaper than a write per digest).
+    memory.latin1Write(digests, computedAt, HASH_BYTES * count);
     if (firstDifferentHash(computedAt, storedAt, count) !== count) return false;
     leaves.hashes.set(memory.subarray(computedAt, computedAt + HASH_BYTES * count), HASH_BYTES * offset);
     this.position = next - FREE_AT;
