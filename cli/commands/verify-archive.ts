@@ -92,7 +92,7 @@ async function nothingVerified(
   return new InputError(
     'no_logs',
     tenant === undefined
-      ? `nothing verified: the archive ${where} holds no logs`
+      ? `nothing verified: the archive ${where} holds no logs (events reach it from the table's stream, shortly after they are recorded)`
       : `nothing verified: the archive ${where} holds no logs of tenant ${JSON.stringify(tenant)}; ${held}`,
     { archive: where, tenants },
   );

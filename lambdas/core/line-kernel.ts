@@ -111,8 +111,8 @@ export class EventLinesReader {
 
   /**
    * Starts reading a gzipped events object from its first line, inflating it straight into the kernel memory
-   * (no copy, no output buffer of its own); false, with an empty object loaded, if it is not one gzip member whose CRC
-   * and length hold or if this Node cannot inflate in place (then `load(gunzipBytes(body))` reads it).
+   * (no copy, no output buffer of its own). False, with an empty object loaded, if it is not one gzip member
+   * whose CRC and length hold, or if this Node cannot inflate in place (then `load(gunzipBytes(body))` reads it).
    */
   loadGzip(body: Uint8Array): boolean {
     const inflated = inflateIntoMemory(body, this);

@@ -68,7 +68,7 @@ describe('audit-trail verify --archive', () => {
     mkdirSync(join(root, 'empty'));
     const { code, stderr } = await cli('verify-archive', 'empty');
     expect(code).toBe(2);
-    expect(stderr).toMatch(/^error: nothing verified: the archive .*empty holds no logs\n$/);
+    expect(stderr).toMatch(/^error: nothing verified: the archive .*empty holds no logs \(events reach it/);
   });
 
   it('exits 2 for a directory that does not exist, or a file', async () => {
