@@ -1,7 +1,8 @@
+import { hash } from 'node:crypto';
 import { ARCHIVE_PREFIXES, originFromSlug } from '#core/archive-layout.ts';
 import { gunzipBytes } from '#core/archiving.ts';
 import { EventLinesReader, type HashedLeaves } from '#core/line-kernel.ts';
-import { utf8Text } from '#core/merkle.ts';
+import { equalBytes, utf8Text } from '#core/merkle.ts';
 import type { ArchiveStore } from '#core/ports.ts';
 import { keyMap, type PublicKeyInfo } from '#core/signer.ts';
 import { tenantOfOrigin } from '#core/tenancy.ts';
@@ -22,21 +23,23 @@ export interface RegularOptions {
 /**
  * The fast path of archive verification, for an archive laid out as the archiver writes it ("regular"): for
  * each log, the appends follow one another from leaf 0 through its checkpoints objects in key order, and its
- * events objects hold runs of consecutive leaves that together cover the appends' leaves exactly once, in key
- * order, one line per leaf.
+ * events objects hold runs of consecutive leaves that together cover the appends' leaves, in key order, one
+ * line per leaf. A retried archiver batch may have stored some appends or leaves again, in objects of their
+ * own: each repeat must be exactly what was read before (an append's line, or a leaf's line: the same header,
+ * a record with the same hash), within the last `REPEAT_WINDOW_APPENDS` appends and `REPEAT_WINDOW_LEAVES`
+ * leaves.
  *
  * The archive is read as it is verified, log by log, each log's objects in order with up to
- * `READS_AHEAD` reads ahead: memory holds the objects being read and verified, one append's leaves, and
- * a 64-bit hash per event id (to find an id recorded twice), never the whole archive. Lines are not parsed:
- * `EventLinesReader` compares each line's header byte for byte with the header the archiver writes for that
- * leaf, checks the record's own id and hashes the record as stored; `LogVerifier` goes on from the hashes
- * (roots, signatures, frontiers, the chain of checkpoints).
+ * `READS_AHEAD` reads ahead: memory holds the objects being read and verified, the latest appends' leaf
+ * hashes, and a 64-bit hash per event id (to find an id recorded twice), never the whole archive. Lines are
+ * not parsed: `EventLinesReader` compares each line's header byte for byte with the header the archiver
+ * writes for that leaf, checks the record's own id and hashes the record as stored; `LogVerifier` goes on
+ * from the hashes (roots, signatures, frontiers, the chain of checkpoints).
  *
- * It only ever accepts: anything irregular or any failed check returns undefined, and the caller verifies the
- * archive again on the full path (`loadArchive`, `parseArchive` and `verifyTrail`), which also accepts
- * irregular but valid archives (a retried batch stored twice) and names precisely what is wrong. What the
- * full path checks beyond the logs holds here by construction: every archived line was one verified leaf,
- * none is stored twice.
+ * It only ever accepts: anything else or any failed check returns undefined, and the caller verifies the
+ * archive again on the full path (`loadArchive`, `parseArchive` and `verifyTrail`), which names precisely
+ * what is wrong. What the full path checks beyond the logs holds here by construction: every archived line
+ * was a verified leaf's line, and a line stored twice is the same both times.
  */
 export async function verifyRegularArchive(
   store: ArchiveStore,
@@ -135,7 +138,7 @@ async function verifyLog(
     onLeaves(leaves);
   }
   const verified = verifier.finish({ expectedMinimumSize: head.size });
-  if (verified.failure || !appends.finished(head) || !lines.finished()) return undefined;
+  if (verified.failure || !appends.finished(head) || !(await lines.finished())) return undefined;
   return { report: logReport(verified), objects: appends.objects + lines.objects };
 }
 
@@ -238,11 +241,18 @@ function originOf(slug: string): string | undefined {
  */
 class AppendReader {
   /** The last object's appends, read first (for the head) and kept until their turn. */
-  private readonly lastObject: Promise<AppendJson[] | undefined>;
+  private readonly lastObject: Promise<AppendLine[] | undefined>;
   private object = -1;
-  private appends: AppendJson[] = [];
+  private appends: AppendLine[] = [];
   private position = 0;
   private size = 0;
+  /**
+   * A digest of the line of each of the latest appends taken, by start: an append stored again must be one of
+   * them, unchanged. (Not the line itself: a line is a slice of its object's text, and would keep it all.)
+   * Kept only if the keys show objects that overlap, the only way appends can be stored again.
+   */
+  private readonly taken = new Map<number, string>();
+  private readonly mayRepeat: boolean;
 
   constructor(
     private readonly reads: Prefetcher,
@@ -250,6 +260,7 @@ class AppendReader {
     private readonly origin: string,
   ) {
     this.lastObject = reads.take(sources.at(-1)!.key).then((body) => this.parse(body));
+    this.mayRepeat = sources.some((object, i) => i > 0 && object.first < sources[i - 1]!.lastSize);
   }
 
   /** Objects read so far (the last one counts once its turn comes). */
@@ -259,11 +270,27 @@ class AppendReader {
 
   /** The log's newest append: the last of its last checkpoints object. */
   async head(): Promise<AppendJson | undefined> {
-    return (await this.lastObject)?.at(-1);
+    return (await this.lastObject)?.at(-1)?.append;
   }
 
-  /** The next append; undefined at the end, or when the appends do not follow one another. */
+  /**
+   * The next append; undefined at the end, or when the appends do not follow one another. An append stored
+   * again (a retried archiver batch) is passed over if it is, line for line, one of the latest appends taken.
+   */
   async next(): Promise<AppendJson | undefined> {
+    for (;;) {
+      const next = await this.nextLine();
+      if (!next) return undefined;
+      const { append, line } = next;
+      if (append.start === this.size) {
+        this.take(append, line);
+        return append;
+      }
+      if (append.start > this.size || this.taken.get(append.start) !== lineDigest(line)) return undefined;
+    }
+  }
+
+  private async nextLine(): Promise<AppendLine | undefined> {
     while (this.position === this.appends.length) {
       if (this.object === this.sources.length - 1) return undefined;
       this.object += 1;
@@ -275,10 +302,14 @@ class AppendReader {
       this.appends = appends;
       this.position = 0;
     }
-    const append = this.appends[this.position++]!;
-    if (append.start !== this.size) return undefined;
+    return this.appends[this.position++];
+  }
+
+  private take(append: AppendJson, line: string): void {
     this.size = append.size;
-    return append;
+    if (!this.mayRepeat) return;
+    this.taken.set(append.start, lineDigest(line));
+    if (this.taken.size > REPEAT_WINDOW_APPENDS) this.taken.delete(this.taken.keys().next().value!);
   }
 
   /** Whether every object was read and the appends ended at `head`. */
@@ -291,17 +322,32 @@ class AppendReader {
   }
 
   /** An object's appends in order, each of this log and placed by whole numbers; undefined otherwise. */
-  private parse(body: Uint8Array): AppendJson[] | undefined {
-    const appends: AppendJson[] = [];
+  private parse(body: Uint8Array): AppendLine[] | undefined {
+    const appends: AppendLine[] = [];
     for (const line of utf8Text(body).split('\n')) {
       if (line === '') continue;
       const append = parseJson(line) as Partial<Record<keyof AppendJson, unknown>> | undefined;
       if (!isPlaced(append) || append.origin !== this.origin) return undefined;
-      appends.push(append as AppendJson);
+      appends.push({ append: append as AppendJson, line });
     }
     return appends;
   }
 }
+
+const lineDigest = (line: string) => hash('sha256', line, 'base64');
+
+/** An append and its line in a checkpoints object. */
+interface AppendLine {
+  readonly append: AppendJson;
+  readonly line: string;
+}
+
+/**
+ * How far back a stored-again append or leaf may reach (a retried archiver batch repeats at most one stream
+ * batch): in appends, and in leaves. Anything older than these windows is left to the full path.
+ */
+const REPEAT_WINDOW_APPENDS = 1024;
+const REPEAT_WINDOW_LEAVES = 16_384;
 
 /**
  * Reads the archive's objects ahead of verifying, in the order verifying will ask for them (an S3 archive is
@@ -396,7 +442,7 @@ function groupRuns(keys: readonly string[]): Map<string, Run[]> | undefined {
     byOrigin.set(origin, runs);
     runs.push(run);
   }
-  for (const runs of byOrigin.values()) runs.sort((a, b) => a.first - b.first);
+  for (const runs of byOrigin.values()) runs.sort((a, b) => a.first - b.first || a.last - b.last);
   return byOrigin;
 }
 
@@ -407,13 +453,18 @@ function sameOrigins(appends: ReadonlyMap<string, unknown>, runs: ReadonlyMap<st
 /**
  * Reads one log's leaves from its runs in order: leaf i is the next line of the run that holds i, and a run
  * is read ahead, then inflated when its first leaf is reached. `EventLinesReader` checks the lines and
- * hashes the records; a run that does not start where the previous one ended, or one with more or fewer
- * lines than its key names, ends the fast path (undefined).
+ * hashes the records. A run may repeat leaves already read (a retried archiver batch stores some again): those
+ * lines must be exactly the lines read before (the same header, and a record with the same hash). A run that
+ * starts after the next leaf, repeats leaves older than the window kept, or holds more or fewer lines than its
+ * key names ends the fast path (undefined).
  */
 class LineReader {
   private readonly lines: EventLinesReader;
   private next = 0;
   private run = -1;
+  /** The latest appends' leaves (the one being read included), to check the leaves a run repeats. */
+  private readonly recent: HashedLeaves[] = [];
+  private recentLeaves = 0;
 
   constructor(
     private readonly reads: Prefetcher,
@@ -431,6 +482,7 @@ class LineReader {
   async leavesOf(append: AppendJson): Promise<HashedLeaves | undefined> {
     if (append.start !== this.next) return undefined;
     const leaves = EventLinesReader.leavesFor(append.start, append.eventIds);
+    this.remember(leaves);
     for (let offset = 0; offset < leaves.count; ) {
       const run = await this.runWithNextLeaf();
       if (!run) return undefined;
@@ -442,30 +494,84 @@ class LineReader {
     return leaves;
   }
 
-  /** Whether every run was read to its end. */
-  finished(): boolean {
-    const last = this.runs.at(-1);
-    return this.run === this.runs.length - 1 && this.next === (last?.last ?? -1) + 1 && this.lines.atEnd;
+  /** Whether every run was read to its end: runs left after the last leaf may only repeat leaves read. */
+  async finished(): Promise<boolean> {
+    while (this.run < this.runs.length - 1) {
+      const run = await this.nextRun();
+      if (!run || run.last >= this.next) return false;
+    }
+    const end = this.runs.reduce((last, run) => Math.max(last, run.last), -1) + 1;
+    return this.next === end && this.lines.atEnd;
   }
 
   /** The run holding the next leaf, inflated and loaded when it is reached; undefined if there is none. */
   private async runWithNextLeaf(): Promise<Run | undefined> {
-    const current = this.runs[this.run];
-    if (current && this.next <= current.last) return this.lines.atEnd ? undefined : current;
-    // The current run must be read up, and the next one must start where it ended.
-    if (current && !this.lines.atEnd) return undefined;
+    let current = this.runs[this.run];
+    while (!current || this.next > current.last) {
+      current = await this.nextRun();
+      if (!current) return undefined;
+    }
+    return this.lines.atEnd ? undefined : current;
+  }
+
+  /**
+   * Moves on to the next run, once the current one is read up: it must start at or before the next leaf, and
+   * the leaves it repeats are read and compared at once. Undefined if any of that does not hold.
+   */
+  private async nextRun(): Promise<Run | undefined> {
+    if (!this.lines.atEnd) return undefined;
     const run = this.runs[this.run + 1];
-    if (!run || run.first !== this.next) return undefined;
+    if (!run || run.first > this.next) return undefined;
     const body = await this.reads.take(run.key);
     this.run += 1;
-    if (this.lines.loadGzip(body)) return run;
+    if (!this.load(body)) return undefined;
+    const repeatedEnd = Math.min(run.last + 1, this.next);
+    return this.readRepeated(run.first, repeatedEnd) ? run : undefined;
+  }
+
+  private load(body: Uint8Array): boolean {
+    if (this.lines.loadGzip(body)) return true;
     try {
       this.lines.load(gunzipBytes(body));
+      return true;
     } catch {
-      return undefined;
+      return false;
     }
-    return run;
   }
+
+  /**
+   * Reads the lines of leaves [from, to), already read once, and compares them with what was read: each
+   * line checked as the archiver writes it for that leaf (so its header is the same), its record hashed to the
+   * same leaf hash (so its record is the same).
+   */
+  private readRepeated(from: number, to: number): boolean {
+    for (let leaf = from; leaf < to; ) {
+      const read = this.recent.find((leaves) => leaves.start <= leaf && leaf < leaves.start + leaves.count);
+      if (!read) return false;
+      const offset = leaf - read.start;
+      const count = Math.min(read.count - offset, to - leaf);
+      const again = EventLinesReader.leavesFor(read.start, read.eventIds);
+      if (!this.lines.readLeaves(again, offset, count) || !sameHashes(read, again, offset, count))
+        return false;
+      leaf += count;
+    }
+    return true;
+  }
+
+  /** Keeps an append's leaves while they are within the window of leaves a run may repeat. */
+  private remember(leaves: HashedLeaves): void {
+    this.recent.push(leaves);
+    this.recentLeaves += leaves.count;
+    while (this.recent.length > 1 && this.recentLeaves - this.recent[0]!.count >= REPEAT_WINDOW_LEAVES) {
+      this.recentLeaves -= this.recent.shift()!.count;
+    }
+  }
+}
+
+/** Whether leaves [offset, offset + count) of two readings of one append hashed the same. */
+function sameHashes(a: HashedLeaves, b: HashedLeaves, offset: number, count: number): boolean {
+  const range = (leaves: HashedLeaves) => leaves.hashes.subarray(32 * offset, 32 * (offset + count));
+  return equalBytes(range(a), range(b));
 }
 
 function parseJson(text: string): unknown {

@@ -3,6 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ArchivedLine,
+  type EventLineFields,
+  eventLine,
+  readEventLines,
+  recordTextOf,
+} from '#core/archive-layout.ts';
+import { leafHashHex } from '#core/merkle.ts';
+import type { AppendJson } from '#core/wire.ts';
 import { archiveTrailSource } from '../../cli/archive/archive-source.ts';
 import { loadArchive, parseArchive, type StoredArchive } from '../../cli/archive/read-archive.ts';
 import { verifyRegularArchive as verifyStore } from '../../cli/archive/regular-archive.ts';
@@ -58,17 +67,66 @@ describe('verifyRegularArchive', () => {
     expect(fast?.logs.length).toBeLessThan((await verifyRegularArchive(stored))!.logs.length);
   });
 
-  it('leaves an archive with a leaf stored twice to the full path, which accepts it', async () => {
+  it('verifies an archive with a leaf stored twice (a retried archiver batch) as the full path does', async () => {
     const copy = mkdtempSync(join(tmpdir(), 'regular-archive-duplicate-'));
     try {
       const built = await writeArchive(copy, DATASET);
       writeDuplicateObject(built, 'test.example/acme/0', [7, 8]);
       const archive = await loadArchive(new DirectoryArchiveStore(copy));
-      expect(await verifyRegularArchive(archive)).toBeUndefined();
-      expect((await verifyArchive(new DirectoryArchiveStore(copy))).ok).toBe(true);
+      await expectSameAsFullPath(archive, stored.events.length + 1);
     } finally {
       rmSync(copy, { recursive: true, force: true });
     }
+  });
+
+  it('verifies leaves stored again across objects, and at the end of a log, as the full path does', async () => {
+    const acme0 = 'test.example/acme/0';
+    const again = withObjects(
+      stored,
+      repeatedLeaves(stored, acme0, 5, 8),
+      repeatedLeaves(stored, acme0, 9, 11),
+    );
+    await expectSameAsFullPath(again, stored.events.length + 2);
+  });
+
+  it('leaves to the full path, which fails, leaves stored again with another record or beyond the log', async () => {
+    const acme0 = 'test.example/acme/0';
+    // Another record at leaf 6, with its own leaf hash stored: the line holds together, but is not the leaf.
+    const otherRecord = repeatedLeaves(stored, acme0, 5, 8, (line) => {
+      if (line.leafIndex !== 6) return line;
+      const recordText = line.recordText.replace('"id":"', '"zz":1,"id":"');
+      return { ...line, recordText, leafHash: leafHashHex(Buffer.from(recordText)) };
+    });
+    const beyond = repeatedLeaves(
+      stored,
+      acme0,
+      10,
+      11,
+      (line) => (line.leafIndex === 12 ? { ...line, eventId: 'on-no-leaf' } : line),
+      1,
+    );
+    for (const [object, check] of [
+      [otherRecord, 'record'],
+      [beyond, 'orphan'],
+    ] as const) {
+      const damaged = withObjects(stored, object);
+      expect(await verifyRegularArchive(damaged)).toBeUndefined();
+      expect((await verifyArchive(storeOf(damaged))).failure?.check).toBe(check);
+    }
+  });
+
+  it('verifies appends stored again, and leaves to the full path one stored again changed (a fork)', async () => {
+    const acme0 = 'test.example/acme/0';
+    await expectSameAsFullPath(
+      withObjects(stored, repeatedAppends(stored, acme0, 3, 5)),
+      stored.events.length,
+    );
+    const changed = repeatedAppends(stored, acme0, 3, 5, (append) =>
+      append.start === 3 ? { ...append, eventIds: [...append.eventIds].reverse().concat('x') } : append,
+    );
+    const forked = withObjects(stored, changed);
+    expect(await verifyRegularArchive(forked)).toBeUndefined();
+    expect((await verifyArchive(storeOf(forked))).failure?.check).toBe('fork');
   });
 
   it('accepts no changed byte anywhere in the archive that the full path would reject (seeded sample)', async () => {
@@ -198,6 +256,89 @@ describe('verifyRegularArchive reading the archive', () => {
     expect(failed).toBeGreaterThan(0);
   });
 });
+
+/** The fast path accepts, with the full path's report; `events` events objects were read. */
+async function expectSameAsFullPath(archive: StoredArchive, events: number): Promise<void> {
+  const fast = await verifyRegularArchive(archive);
+  const full = await verifyTrail(archiveTrailSource(parseArchive(archive)));
+  expect(full.ok).toBe(true);
+  expect(fast).toMatchObject({ ok: true, totals: full.totals, eventsListed: full.eventsListed });
+  expect(fast!.logs).toEqual(full.logs);
+  expect(fast!.objects).toBe(archive.keys.length + archive.checkpoints.length + events);
+}
+
+/** The archive with more objects, each filed as events or checkpoints by its key. */
+function withObjects(archive: StoredArchive, ...objects: StoredArchive['events']): StoredArchive {
+  const of = (prefix: string) => objects.filter((object) => object.key.startsWith(prefix));
+  return {
+    keys: archive.keys,
+    checkpoints: [...archive.checkpoints, ...of('checkpoints/')],
+    events: [...archive.events, ...of('events/')],
+  };
+}
+
+/**
+ * An events object holding leaves [from, to] of a log again, as a retried archiver batch writes it (its key
+ * dated as the object of its first leaf); `edit` changes lines, and `beyond` more lines repeat the last one
+ * as leaves after it.
+ */
+function repeatedLeaves(
+  archive: StoredArchive,
+  origin: string,
+  from: number,
+  to: number,
+  edit: (line: PlainLine) => PlainLine = (line) => line,
+  beyond = 0,
+): StoredArchive['events'][number] {
+  const slug = encodeURIComponent(origin);
+  const objects = archive.events.filter((object) => object.key.includes(`/${slug}-`));
+  const lines = objects
+    .flatMap((object) => readEventLines(gunzipSync(object.body)))
+    .filter((line) => line.leafIndex >= from && line.leafIndex <= to)
+    .sort((a, b) => a.leafIndex - b.leafIndex)
+    .map(plainLine);
+  const last = lines.at(-1)!;
+  for (let i = 1; i <= beyond; i++) lines.push({ ...last, leafIndex: last.leafIndex + i });
+  const first = objects.find((object) => readEventLines(gunzipSync(object.body))[0]!.leafIndex === from)!;
+  const dated = first.key.slice(0, first.key.lastIndexOf('/'));
+  const pad = (n: number) => String(n).padStart(16, '0');
+  const text = lines
+    .map(edit)
+    .map((line) => `${eventLine(line, line.recordText)}\n`)
+    .join('');
+  return { key: `${dated}/${slug}-${pad(from)}-${pad(to + beyond)}.jsonl.gz`, body: gzipSync(text) };
+}
+
+/** An events line's fields, read once, and its record as text. */
+type PlainLine = EventLineFields & { readonly recordText: string };
+const plainLine = (line: ArchivedLine): PlainLine => ({
+  appendStart: line.appendStart,
+  eventId: line.eventId,
+  leafHash: line.leafHash,
+  leafIndex: line.leafIndex,
+  origin: line.origin,
+  recordText: recordTextOf(line),
+});
+
+/** A checkpoints object holding a log's appends with starts in [from, to) again; `edit` changes appends. */
+function repeatedAppends(
+  archive: StoredArchive,
+  origin: string,
+  from: number,
+  to: number,
+  edit: (append: AppendJson) => AppendJson = (append) => append,
+): StoredArchive['events'][number] {
+  const slug = encodeURIComponent(origin);
+  const appends = archive.checkpoints
+    .filter((object) => object.key.startsWith(`checkpoints/${slug}/`))
+    .flatMap((object) => Buffer.from(object.body).toString('utf8').split('\n').filter(Boolean))
+    .map((line) => JSON.parse(line) as AppendJson)
+    .filter((append) => append.start >= from && append.start < to)
+    .map(edit);
+  const pad = (n: number) => String(n).padStart(16, '0');
+  const key = `checkpoints/${slug}/${pad(from)}-${pad(appends.at(-1)!.size)}.jsonl`;
+  return { key, body: Buffer.from(appends.map((append) => `${JSON.stringify(append)}\n`).join('')) };
+}
 
 function gunzips(body: Uint8Array): boolean {
   try {
