@@ -45,10 +45,10 @@ export class GzipMemberInflater {
   private engine: (InflateRaw & InflateInternals) | undefined;
 
   /**
-   * Inflates `body` into `output(size)`, a buffer of at least `size` bytes (size from the trailer, plus one
-   * byte that must stay unwritten: the proof that the deflate stream ended where the trailer says). Returns the
-   * inflated bytes (a view of that buffer), or undefined if `body` is not exactly one gzip member whose CRC and
-   * length hold, or if this Node cannot inflate in place.
+   * Inflates `body` into `output(bytes)`, a buffer of at least `bytes` bytes: the trailer's length plus one
+   * byte that must stay unwritten (the proof that the deflate stream ended where the trailer says). Returns
+   * the inflated bytes (a view of that buffer), or undefined if `body` is not exactly one gzip member whose
+   * CRC and length hold, or if this Node cannot inflate in place.
    */
   into(body: Uint8Array, output: (size: number) => Buffer): Buffer | undefined {
     const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
