@@ -6,6 +6,7 @@ import { archiveFromOptions, periodOptions } from '../archive/sources.ts';
 import { describeLocation, openArchive } from '../archive/stores.ts';
 import { type CliContext, globalsOf, outputFor } from '../context.ts';
 import { EXIT } from '../errors.ts';
+import { requireLogs } from './verify-archive.ts';
 
 interface ExportOptions {
   readonly from: string;
@@ -34,7 +35,9 @@ export function exportCommand(ctx: CliContext): Command {
       const period = periodOptions(options);
       const where = await archiveFromOptions(globalsOf(command), options.archive, ctx.io.cwd);
       const outDir = resolve(ctx.io.cwd, options.out);
-      const result = await exportBundle(openArchive(where), {
+      const store = openArchive(where);
+      await requireLogs('export', store, describeLocation(where), options.tenant);
+      const result = await exportBundle(store, {
         ...period,
         ...(options.tenant ? { tenant: options.tenant } : {}),
         outDir,

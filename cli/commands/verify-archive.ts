@@ -69,22 +69,35 @@ export async function runArchiveVerification(
   } finally {
     for (const bar of Object.values(bars)) bar.done();
   }
-  if (report.ok && report.totals.logs === 0)
-    throw await nothingVerified(store, describeLocation(where), options.tenant);
+  if (report.ok && report.totals.logs === 0) {
+    throw noLogs('verify', describeLocation(where), options.tenant, await archivedTenants(store));
+  }
   printArchive(out, describeLocation(where), report);
   ctx.exitCode = report.ok ? EXIT.ok : EXIT.failed;
 }
 
 /**
- * An archive without a log (or without one of the tenant asked for) verifies nothing, and must not read as
- * verified: a mistyped tenant or prefix would pass. The error names the tenants the archive does hold.
+ * Refuses to work on nothing: throws unless the archive holds logs (of `tenant`, if one is named), so a
+ * mistyped tenant or prefix cannot pass for a verified trail or an empty evidence bundle.
  */
-async function nothingVerified(
+export async function requireLogs(
+  action: 'verify' | 'export',
   store: ArchiveStore,
   where: string,
   tenant: string | undefined,
-): Promise<InputError> {
+): Promise<void> {
   const tenants = await archivedTenants(store);
+  const held = tenant === undefined ? tenants.length > 0 : tenants.includes(tenant);
+  if (!held) throw noLogs(action, where, tenant, tenants);
+}
+
+/** The error for an archive without logs (of `tenant`), naming the tenants it holds. */
+function noLogs(
+  action: 'verify' | 'export',
+  where: string,
+  tenant: string | undefined,
+  tenants: readonly string[],
+): InputError {
   const held =
     tenants.length > 0
       ? `it holds logs of ${tenants.map((t) => JSON.stringify(t)).join(', ')}`
@@ -92,8 +105,8 @@ async function nothingVerified(
   return new InputError(
     'no_logs',
     tenant === undefined
-      ? `nothing verified: the archive ${where} holds no logs (events reach it from the table's stream, shortly after they are recorded)`
-      : `nothing verified: the archive ${where} holds no logs of tenant ${JSON.stringify(tenant)}; ${held}`,
+      ? `nothing to ${action}: the archive ${where} holds no logs (events reach it from the table's stream, shortly after they are recorded)`
+      : `nothing to ${action}: the archive ${where} holds no logs of tenant ${JSON.stringify(tenant)}; ${held}`,
     { archive: where, tenants },
   );
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,8 +8,8 @@ import { writeArchive } from './report-archive-fixture.ts';
 import { DATASET } from './report-dataset.ts';
 
 /**
- * `verify --archive` through the whole CLI: verifying nothing must never read as verified, so a mistyped
- * directory, tenant or an archive without logs exits 2 with a stable error code.
+ * `verify --archive` and `export` through the whole CLI: verifying or exporting nothing must never read as
+ * done, so a mistyped directory, tenant or an archive without logs exits 2 with a stable error code.
  */
 let root: string;
 let archive: string;
@@ -68,7 +68,7 @@ describe('audit-trail verify --archive', () => {
     mkdirSync(join(root, 'empty'));
     const { code, stderr } = await cli('verify-archive', 'empty');
     expect(code).toBe(2);
-    expect(stderr).toMatch(/^error: nothing verified: the archive .*empty holds no logs \(events reach it/);
+    expect(stderr).toMatch(/^error: nothing to verify: the archive .*empty holds no logs \(events reach it/);
   });
 
   it('exits 2 for a directory that does not exist, or a file', async () => {
@@ -82,5 +82,42 @@ describe('audit-trail verify --archive', () => {
     const file = await cli('verify-archive', 'file');
     expect(file.code).toBe(2);
     expect(file.stderr).toMatch(/no archive at .*file: not a directory/);
+  });
+});
+
+describe('audit-trail export', () => {
+  const period = ['--from', '2026-01-01', '--to', '2026-12-31'];
+
+  it('exits 2 and writes nothing for a tenant the archive holds no logs of', async () => {
+    const { code, stderr } = await cli(
+      'export',
+      ...period,
+      '--archive',
+      'archive',
+      '--tenant',
+      'acmee',
+      '--out',
+      'bundle-typo',
+    );
+    expect(code).toBe(2);
+    expect(stderr).toMatch(
+      /^error: nothing to export: .* holds no logs of tenant "acmee"; it holds logs of "acme", "globex"/,
+    );
+    expect(existsSync(join(root, 'bundle-typo'))).toBe(false);
+  });
+
+  it('exports a tenant it holds', async () => {
+    const { code, stdout } = await cli(
+      'export',
+      ...period,
+      '--archive',
+      'archive',
+      '--tenant',
+      'acme',
+      '--out',
+      'bundle',
+    );
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^exported \d+ events from 2 logs/);
   });
 });
