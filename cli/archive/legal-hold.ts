@@ -64,7 +64,7 @@ export async function applyLegalHold(options: LegalHoldOptions): Promise<LegalHo
   return changes;
 }
 
-const prefixed = (options: LegalHoldOptions, key: string) => `${options.prefix ?? ''}${key}`;
+const prefixed = (options: { readonly prefix?: string }, key: string) => `${options.prefix ?? ''}${key}`;
 
 async function* listKeys(options: LegalHoldOptions, prefix: string): AsyncIterable<string> {
   let token: string | undefined;
@@ -102,6 +102,38 @@ async function holdTargets(options: LegalHoldOptions): Promise<{ key: string; ki
   if (targets.length === 0) return targets;
   for await (const key of listKeys(options, ARCHIVE_PREFIXES.keys)) targets.push({ key, kind: 'keys' });
   return targets;
+}
+
+/**
+ * The tenants the archive holds events of (`events/tenant=<tenant>/`), listed by folder: one page per thousand
+ * tenants, not a page per thousand objects.
+ */
+export async function tenantsWithEvents(
+  options: Pick<LegalHoldOptions, 'client' | 'bucket' | 'prefix'>,
+): Promise<string[]> {
+  const tenants = new Set<string>();
+  const folder = prefixed(options, ARCHIVE_PREFIXES.events);
+  let token: string | undefined;
+  do {
+    const page = await options.client.send(
+      new ListObjectsV2Command({
+        Bucket: options.bucket,
+        Prefix: folder,
+        Delimiter: '/',
+        ...(token ? { ContinuationToken: token } : {}),
+      }),
+    );
+    const names = [
+      ...(page.CommonPrefixes ?? []).map((common) => common.Prefix),
+      ...(page.Contents ?? []).map((object) => object.Key),
+    ];
+    for (const name of names) {
+      const tenant = /^tenant=([^/]+)\//.exec(name?.slice(folder.length) ?? '')?.[1];
+      if (tenant !== undefined) tenants.add(tenant);
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token);
+  return [...tenants].sort();
 }
 
 /** An object never given a legal hold answers with an error rather than OFF. */

@@ -1,9 +1,9 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { Command } from 'commander';
-import { applyLegalHold } from '../archive/legal-hold.ts';
+import { applyLegalHold, tenantsWithEvents } from '../archive/legal-hold.ts';
 import { archiveFromOptions, partitionRange, periodOptions, usesSandbox } from '../archive/sources.ts';
 import { type CliContext, globalsOf, outputFor } from '../context.ts';
-import { EXIT, UsageError } from '../errors.ts';
+import { EXIT, InputError, UsageError } from '../errors.ts';
 
 interface LegalHoldOptions {
   readonly tenant: string;
@@ -46,6 +46,9 @@ export function legalHoldCommand(ctx: CliContext): Command {
         dryRun: options.dryRun ?? false,
         includeShared: options.includeShared ?? false,
       });
+      if (!changes.some((change) => change.kind === 'events')) {
+        throw await nothingToHold(target, options, status);
+      }
       const changed = changes.filter((change) => change.changed);
       out.data({ status, dryRun: options.dryRun ?? false, bucket: target.bucket, changes });
       const verb = options.dryRun ? 'would set' : 'set';
@@ -55,6 +58,26 @@ export function legalHoldCommand(ctx: CliContext): Command {
       );
       ctx.exitCode = EXIT.ok;
     });
+}
+
+/**
+ * A hold that matches no events object holds nothing a matter needs: most likely a mistyped tenant or
+ * period. It is refused (exit 2) rather than reported as "0 objects changed", naming the tenants with events.
+ */
+async function nothingToHold(
+  target: Awaited<ReturnType<typeof bucketOf>>,
+  options: LegalHoldOptions,
+  status: 'ON' | 'OFF',
+): Promise<InputError> {
+  const tenants = await tenantsWithEvents(target);
+  const held = tenants.includes(options.tenant)
+    ? `tenant ${JSON.stringify(options.tenant)} has none in that period`
+    : `the archive holds events of ${tenants.length > 0 ? tenants.map((t) => JSON.stringify(t)).join(', ') : 'no tenant'}`;
+  return new InputError(
+    'nothing_to_hold',
+    `no archived events of tenant ${JSON.stringify(options.tenant)} from ${options.from} to ${options.to}: no legal hold ${status === 'ON' ? 'set' : 'released'} (${held})`,
+    { tenant: options.tenant, tenants },
+  );
 }
 
 async function bucketOf(options: LegalHoldOptions, command: Command, ctx: CliContext) {

@@ -8,7 +8,9 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { checkpointsObjectKey, eventsObjectKey, keyObjectKey } from '#core/archive-layout.ts';
-import { applyLegalHold } from '../../cli/archive/legal-hold.ts';
+import { applyLegalHold, tenantsWithEvents } from '../../cli/archive/legal-hold.ts';
+import type { Io } from '../../cli/io.ts';
+import { run } from '../../cli/main.ts';
 
 const s3 = mockClient(S3Client);
 const A0 = 'prod.example/acme/0';
@@ -126,5 +128,79 @@ describe('legal hold', () => {
     );
     await expect(applyLegalHold(options())).rejects.toThrow(/denied/);
     expect(s3.commandCalls(PutObjectLegalHoldCommand)).toHaveLength(0);
+  });
+});
+
+describe('audit-trail legal-hold', () => {
+  async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    let stdout = '';
+    let stderr = '';
+    const io: Io = {
+      stdout: { write: (chunk: string) => (stdout += chunk) },
+      stderr: { write: (chunk: string) => (stderr += chunk) },
+      stdin: (async function* () {})(),
+      env: { AWS_REGION: 'eu-west-1' },
+      cwd: '/',
+    };
+    return { code: await run(argv, io), stdout, stderr };
+  }
+  const matter = [
+    '--from',
+    '2026-03-02',
+    '--to',
+    '2026-03-08',
+    '--bucket',
+    'audit-archive',
+    '--prefix',
+    'archive',
+  ];
+
+  it('sets holds for a tenant with events in the period', async () => {
+    const { code, stdout } = await cli('legal-hold', 'on', '--tenant', 'acme', ...matter);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/objects changed/);
+    expect(s3.commandCalls(PutObjectLegalHoldCommand).length).toBeGreaterThan(0);
+  });
+
+  it('refuses a hold that matches no events (a mistyped tenant), naming the tenants with events', async () => {
+    const { code, stderr } = await cli('--json', 'legal-hold', 'on', '--tenant', 'acmee', ...matter);
+    expect(code).toBe(2);
+    expect(JSON.parse(stderr).error).toMatchObject({
+      code: 'nothing_to_hold',
+      message: expect.stringContaining('no legal hold set (the archive holds events of "acme", "globex")'),
+      tenants: ['acme', 'globex'],
+    });
+    expect(s3.commandCalls(PutObjectLegalHoldCommand)).toHaveLength(0);
+  });
+
+  it('refuses a period with no events of a known tenant, and says so', async () => {
+    const { code, stderr } = await cli(
+      'legal-hold',
+      'off',
+      '--tenant',
+      'globex',
+      '--from',
+      '2027-01-01',
+      '--to',
+      '2027-01-31',
+      '--bucket',
+      'audit-archive',
+      '--prefix',
+      'archive',
+    );
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/no legal hold released \(tenant "globex" has none in that period\)/);
+  });
+
+  it('lists tenants by folder when S3 answers with common prefixes', async () => {
+    s3.on(ListObjectsV2Command, { Delimiter: '/' }).resolves({
+      CommonPrefixes: [{ Prefix: 'archive/events/tenant=acme/' }, { Prefix: 'archive/events/tenant=zeta/' }],
+      IsTruncated: false,
+    });
+    const client = new S3Client({ region: 'eu-west-1' });
+    expect(await tenantsWithEvents({ client, bucket: 'audit-archive', prefix: 'archive/' })).toEqual([
+      'acme',
+      'zeta',
+    ]);
   });
 });
