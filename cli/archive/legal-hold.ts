@@ -67,19 +67,8 @@ export async function applyLegalHold(options: LegalHoldOptions): Promise<LegalHo
 const prefixed = (options: { readonly prefix?: string }, key: string) => `${options.prefix ?? ''}${key}`;
 
 async function* listKeys(options: LegalHoldOptions, prefix: string): AsyncIterable<string> {
-  let token: string | undefined;
-  do {
-    const page = await options.client.send(
-      new ListObjectsV2Command({
-        Bucket: options.bucket,
-        Prefix: prefixed(options, prefix),
-        ...(token ? { ContinuationToken: token } : {}),
-      }),
-    );
-    for (const object of page.Contents ?? [])
-      if (object.Key) yield object.Key.slice((options.prefix ?? '').length);
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+  for await (const key of listNames(options, prefixed(options, prefix), undefined))
+    yield key.slice((options.prefix ?? '').length);
 }
 
 async function holdTargets(options: LegalHoldOptions): Promise<{ key: string; kind: HeldKind }[]> {
@@ -105,35 +94,45 @@ async function holdTargets(options: LegalHoldOptions): Promise<{ key: string; ki
 }
 
 /**
- * The tenants the archive holds events of (`events/tenant=<tenant>/`), listed by folder: one page per thousand
- * tenants, not a page per thousand objects.
+ * The tenants the archive holds events of (`events/tenant=<tenant>/`), listed by folder: a page per thousand
+ * tenants, not per thousand objects. Some S3-compatible servers (s3rver, the sandbox's) answer a folder
+ * listing of these keys with nothing; then, and only then, the objects themselves are listed.
  */
 export async function tenantsWithEvents(
   options: Pick<LegalHoldOptions, 'client' | 'bucket' | 'prefix'>,
 ): Promise<string[]> {
-  const tenants = new Set<string>();
   const folder = prefixed(options, ARCHIVE_PREFIXES.events);
+  const tenants = new Set<string>();
+  for (const delimiter of ['/', undefined]) {
+    for await (const name of listNames(options, folder, delimiter)) {
+      const tenant = /^tenant=([^/]+)\//.exec(name.slice(folder.length))?.[1];
+      if (tenant !== undefined) tenants.add(tenant);
+    }
+    if (tenants.size > 0) break;
+  }
+  return [...tenants].sort();
+}
+
+/** Keys and folders (common prefixes, with a delimiter) under a full prefix, page by page. */
+async function* listNames(
+  options: Pick<LegalHoldOptions, 'client' | 'bucket'>,
+  prefix: string,
+  delimiter: string | undefined,
+): AsyncIterable<string> {
   let token: string | undefined;
   do {
     const page = await options.client.send(
       new ListObjectsV2Command({
         Bucket: options.bucket,
-        Prefix: folder,
-        Delimiter: '/',
+        Prefix: prefix,
+        ...(delimiter ? { Delimiter: delimiter } : {}),
         ...(token ? { ContinuationToken: token } : {}),
       }),
     );
-    const names = [
-      ...(page.CommonPrefixes ?? []).map((common) => common.Prefix),
-      ...(page.Contents ?? []).map((object) => object.Key),
-    ];
-    for (const name of names) {
-      const tenant = /^tenant=([^/]+)\//.exec(name?.slice(folder.length) ?? '')?.[1];
-      if (tenant !== undefined) tenants.add(tenant);
-    }
+    for (const common of page.CommonPrefixes ?? []) if (common.Prefix) yield common.Prefix;
+    for (const object of page.Contents ?? []) if (object.Key) yield object.Key;
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token);
-  return [...tenants].sort();
 }
 
 /** An object never given a legal hold answers with an error rather than OFF. */

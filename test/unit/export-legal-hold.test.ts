@@ -192,6 +192,15 @@ describe('audit-trail legal-hold', () => {
     expect(stderr).toMatch(/no legal hold released \(tenant "globex" has none in that period\)/);
   });
 
+  it('lists the objects when a server answers the folder listing with nothing (as s3rver does)', async () => {
+    s3.on(ListObjectsV2Command, { Delimiter: '/' }).resolves({ IsTruncated: false });
+    const client = new S3Client({ region: 'eu-west-1' });
+    expect(await tenantsWithEvents({ client, bucket: 'audit-archive', prefix: 'archive/' })).toEqual([
+      'acme',
+      'globex',
+    ]);
+  });
+
   it('lists tenants by folder when S3 answers with common prefixes', async () => {
     s3.on(ListObjectsV2Command, { Delimiter: '/' }).resolves({
       CommonPrefixes: [{ Prefix: 'archive/events/tenant=acme/' }, { Prefix: 'archive/events/tenant=zeta/' }],
