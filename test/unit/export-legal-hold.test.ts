@@ -9,8 +9,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { checkpointsObjectKey, eventsObjectKey, keyObjectKey } from '#core/archive-layout.ts';
 import { applyLegalHold, tenantsWithEvents } from '../../cli/archive/legal-hold.ts';
-import type { Io } from '../../cli/io.ts';
-import { run } from '../../cli/main.ts';
+import { runCli } from '../support/cli.ts';
 
 const s3 = mockClient(S3Client);
 const A0 = 'prod.example/acme/0';
@@ -132,18 +131,7 @@ describe('legal hold', () => {
 });
 
 describe('audit-trail legal-hold', () => {
-  async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    let stdout = '';
-    let stderr = '';
-    const io: Io = {
-      stdout: { write: (chunk: string) => (stdout += chunk) },
-      stderr: { write: (chunk: string) => (stderr += chunk) },
-      stdin: (async function* () {})(),
-      env: { AWS_REGION: 'eu-west-1' },
-      cwd: '/',
-    };
-    return { code: await run(argv, io), stdout, stderr };
-  }
+  const cli = (...argv: string[]) => runCli(argv, { cwd: '/', env: { AWS_REGION: 'eu-west-1' } });
   const matter = [
     '--from',
     '2026-03-02',
